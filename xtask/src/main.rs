@@ -1,0 +1,80 @@
+//! `cargo xtask`: the project's automation, std only.
+//!
+//! Subcommands:
+//! - `bench [FILTER]`: the criterion benchmark suite in `benches/`, then a summary table.
+//! - `loom [CRATE]`: every crate's `tests/loom.rs` under `--cfg loom`, in its own target dir.
+//! - `ci`: exactly what `.ci/run` checks, for running locally.
+
+#![allow(missing_docs)]
+
+mod bench;
+mod cmd;
+
+use std::env;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  bench [FILTER]   run the criterion benchmarks (benches/), pinned, and print a summary table
+  loom [CRATE]     run the loom model-checking suites (RUSTFLAGS=\"--cfg loom\", release)
+  ci               run what CI runs: fmt, clippy, tests, loom
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        Some("loom") => loom(args.get(1).map(String::as_str)),
+        Some("ci") => ci(),
+        Some("help" | "-h" | "--help") | None => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs each crate's loom suite, or just `only`'s.
+fn loom(only: Option<&str>) -> Result<(), String> {
+    let crates = cmd::crates_with_test("loom")?;
+    if crates.is_empty() {
+        return Err("no crate has a tests/loom.rs".into());
+    }
+    for name in crates.iter().filter(|name| only.is_none_or(|o| o == *name)) {
+        eprintln!("xtask: loom suite of {name}");
+        cmd::cargo(&["test", "-p", name, "--release", "--test", "loom"])
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("CARGO_TARGET_DIR", cmd::root().join("target/loom"))
+            .env(
+                "LOOM_MAX_PREEMPTIONS",
+                env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into()),
+            )
+            .run()?;
+    }
+    Ok(())
+}
+
+/// The checks of `.ci/run`, in its order.
+fn ci() -> Result<(), String> {
+    cmd::cargo(&["fmt", "--all", "--", "--check"]).run()?;
+    cmd::cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
+    .run()?;
+    cmd::cargo(&["test", "--workspace"]).run()?;
+    loom(None)
+}

@@ -225,6 +225,12 @@ fn pong(mut send: impl FnMut(u64) -> bool, mut recv: impl FnMut() -> Option<u64>
     }
 }
 
+/// The floor of a round trip: one cache line written by each side.
+struct PingPongCells {
+    ping: CachePadded<AtomicU64>,
+    pong: CachePadded<AtomicU64>,
+}
+
 fn round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("spsc_round_trip");
     group
@@ -239,40 +245,28 @@ fn round_trip(c: &mut Criterion) {
             two_cores(
                 iters,
                 || {
-                    let cells = Arc::new([
-                        CachePadded::new(AtomicU64::new(0)),
-                        CachePadded::new(AtomicU64::new(0)),
-                    ]);
+                    let cells = Arc::new(PingPongCells {
+                        ping: CachePadded::new(AtomicU64::new(0)),
+                        pong: CachePadded::new(AtomicU64::new(0)),
+                    });
                     (Arc::clone(&cells), cells)
                 },
                 |cells| {
-                    let [ping_cell, pong_cell] = &**cells;
-                    // Values are offset by one so that the initial 0 is never a message.
-                    pong(
-                        |v| {
-                            pong_cell.store(v + 1, Ordering::Release);
-                            true
-                        },
-                        || {
-                            let seen = ping_cell.load(Ordering::Acquire);
-                            let expected = pong_cell.load(Ordering::Relaxed);
-                            (seen != expected).then(|| seen - 1)
-                        },
-                    )
+                    // Round `i` is the value `i + 1`, so that the initial 0 is never a message.
+                    for i in 1..=ROUNDS {
+                        while cells.ping.load(Ordering::Acquire) != i {
+                            spin_loop();
+                        }
+                        cells.pong.store(i, Ordering::Release);
+                    }
                 },
                 |cells| {
-                    let [ping_cell, pong_cell] = &**cells;
-                    ping(
-                        |v| {
-                            ping_cell.store(v + 1, Ordering::Release);
-                            true
-                        },
-                        || {
-                            let seen = pong_cell.load(Ordering::Acquire);
-                            let sent = ping_cell.load(Ordering::Relaxed);
-                            (seen == sent).then(|| seen - 1)
-                        },
-                    )
+                    for i in 1..=ROUNDS {
+                        cells.ping.store(i, Ordering::Release);
+                        while cells.pong.load(Ordering::Acquire) != i {
+                            spin_loop();
+                        }
+                    }
                 },
             )
         })

@@ -132,10 +132,8 @@ impl<T> Producer<T> {
         T: Copy,
     {
         let n = self.free_slots(values.len()).min(values.len());
-        for (offset, &value) in values[..n].iter().enumerate() {
-            // SAFETY: `free_slots` proved `n` slots from `tail` on vacant.
-            unsafe { self.ring.write(self.tail.wrapping_add(offset), value) };
-        }
+        // SAFETY: `free_slots` proved `n` slots from `tail` on vacant.
+        unsafe { self.ring.write_slice(self.tail, &values[..n]) };
         if n != 0 {
             self.tail = self.tail.wrapping_add(n);
             self.publish();

@@ -123,6 +123,61 @@ impl<T> Ring<T> {
         })
     }
 
+    /// The slots holding items `start .. start + len` as at most two runs of contiguous slots
+    /// (the second starts at slot 0 when the range wraps around the end of the ring).
+    #[inline]
+    fn runs(&self, start: usize, len: usize) -> [&[UnsafeCell<MaybeUninit<T>>]; 2] {
+        debug_assert!(len <= self.capacity());
+        if len == 0 {
+            return [&[], &[]];
+        }
+        let first = start & self.mask;
+        let to_end = self.capacity() - first;
+        if len <= to_end {
+            [&self.slots[first..first + len], &[]]
+        } else {
+            [&self.slots[first..], &self.slots[..len - to_end]]
+        }
+    }
+
+    /// Copies `values` into the slots of items `start .. start + values.len()`.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the producer and all those slots are vacant (see [`Ring::write`]).
+    #[inline]
+    pub(crate) unsafe fn write_slice(&self, start: usize, values: &[T])
+    where
+        T: Copy,
+    {
+        let [a, b] = self.runs(start, values.len());
+        let (va, vb) = values.split_at(a.len());
+        // SAFETY: the slots are vacant and ours (the caller's contract).
+        unsafe {
+            copy_to_slots(va, a);
+            copy_to_slots(vb, b);
+        }
+    }
+
+    /// Copies the items `start .. start + out.len()` into `out`, leaving their slots vacant.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the consumer and all those slots are occupied (see [`Ring::read`]).
+    #[inline]
+    pub(crate) unsafe fn read_slice(&self, start: usize, out: &mut [T])
+    where
+        T: Copy,
+    {
+        let [a, b] = self.runs(start, out.len());
+        let (oa, ob) = out.split_at_mut(a.len());
+        // SAFETY: the slots are occupied and ours to read (the caller's contract).
+        unsafe {
+            copy_from_slots(a, oa);
+            copy_from_slots(b, ob);
+        }
+    }
+
     /// Borrows the value in slot `index`.
     ///
     /// # Safety
@@ -135,6 +190,54 @@ impl<T> Ring<T> {
             // written while `&self` of the consumer, which the borrow extends, is held.
             unsafe { (*slot).assume_init_ref() }
         })
+    }
+}
+
+/// Copies `src` into the vacant `slots` (same length).
+///
+/// # Safety
+///
+/// The slots are vacant and owned by the caller, and nobody else accesses them meanwhile.
+#[inline]
+unsafe fn copy_to_slots<T: Copy>(src: &[T], slots: &[UnsafeCell<MaybeUninit<T>>]) {
+    debug_assert_eq!(src.len(), slots.len());
+    #[cfg(not(loom))]
+    {
+        // `sync::UnsafeCell<MaybeUninit<T>>` is `repr(transparent)` over `MaybeUninit<T>`, which
+        // has `T`'s layout, so the slots are a contiguous `[T]` of the same length.
+        let dst = slots.as_ptr() as *mut T;
+        // SAFETY: `dst` is valid for `src.len()` writes (the slots exist and are ours), `src`
+        // for as many reads, and a caller's `&[T]` cannot overlap the ring's own slots.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+    }
+    #[cfg(loom)]
+    for (slot, &value) in slots.iter().zip(src) {
+        // SAFETY: the slot is vacant and ours (the caller's contract); loom checks the access.
+        slot.with_mut(|slot| unsafe { slot.write(MaybeUninit::new(value)) });
+    }
+}
+
+/// Copies the occupied `slots` into `dst` (same length).
+///
+/// # Safety
+///
+/// The slots are occupied (initialized) and owned by the caller, and nobody writes them
+/// meanwhile.
+#[inline]
+unsafe fn copy_from_slots<T: Copy>(slots: &[UnsafeCell<MaybeUninit<T>>], dst: &mut [T]) {
+    debug_assert_eq!(slots.len(), dst.len());
+    #[cfg(not(loom))]
+    {
+        // Layout as in `copy_to_slots`.
+        let src = slots.as_ptr() as *const T;
+        // SAFETY: `src` is valid for `dst.len()` reads of initialized `T`s (the caller's
+        // contract), `dst` for as many writes, and `&mut [T]` cannot overlap the ring's slots.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
+    }
+    #[cfg(loom)]
+    for (slot, out) in slots.iter().zip(dst) {
+        // SAFETY: the slot is occupied and ours to read (the caller's contract).
+        *out = slot.with(|slot| unsafe { (*slot).assume_init() });
     }
 }
 

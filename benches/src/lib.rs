@@ -7,6 +7,21 @@
 use std::io;
 use std::time::Duration;
 
+/// A benchmark group for single-thread, per-operation benchmarks: one element per iteration,
+/// half a second of warm-up and `seconds` of measurement (shortened by `MS_BENCH_QUICK`).
+pub fn op_group<'a>(
+    c: &'a mut criterion::Criterion,
+    name: &str,
+    seconds: u64,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .throughput(criterion::Throughput::Elements(1))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(measurement_time(Duration::from_secs(seconds)));
+    group
+}
+
 /// `full` when `MS_BENCH_QUICK` is unset or `0`, a quarter of it otherwise: `cargo xtask bench
 /// --quick` sets it to trade precision for time.
 pub fn measurement_time(full: Duration) -> Duration {

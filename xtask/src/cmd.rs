@@ -43,6 +43,21 @@ impl Cmd {
         self
     }
 
+    /// Runs it in `dir`, relative to the workspace root.
+    pub(crate) fn current_dir(mut self, dir: &str) -> Self {
+        self.inner.current_dir(root().join(dir));
+        self
+    }
+
+    /// Discards its output (for probes such as `--version`).
+    pub(crate) fn quiet(mut self) -> Self {
+        self.inner
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        self.shown.insert_str(0, "(quiet) ");
+        self
+    }
+
     /// Runs it with inherited stdio; a non-zero exit is an error.
     pub(crate) fn run(mut self) -> Result<(), String> {
         eprintln!("$ {}", self.shown);

@@ -3,14 +3,18 @@
 //! Subcommands:
 //! - `bench [FILTER]`: the criterion benchmark suite in `benches/`, then a summary table.
 //! - `loom [CRATE]`: every crate's `tests/loom.rs` under `--cfg loom`, in its own target dir.
+//! - `fuzz [TARGET] [SECONDS]`: cargo-fuzz targets on the stable toolchain.
+//! - `valgrind [CRATE...]`: the unsafe crates' test binaries under valgrind memcheck.
 //! - `ci`: runs `.ci/run`, so a green `cargo xtask ci` locally means a green CI.
 
 #![allow(missing_docs)]
 
 mod bench;
 mod cmd;
+mod fuzz;
 #[cfg(test)]
 mod tidy;
+mod valgrind;
 
 use std::env;
 use std::process::ExitCode;
@@ -21,6 +25,11 @@ usage: cargo xtask <command> [args]
 commands:
   bench [FILTER]   run the criterion benchmarks (benches/), pinned, and print a summary table
   loom [CRATE]     run the loom model-checking suites (RUSTFLAGS=\"--cfg loom\", release)
+  fuzz [TARGET|all] [SECONDS]
+                   run cargo-fuzz targets (all by default) for SECONDS each (default 60)
+  valgrind [CRATE...]
+                   run the test binaries of ms-alloc, ms-ptr, ms-packet, ms-future (or CRATEs)
+                   under valgrind memcheck
   ci               run .ci/run, exactly what CI runs (fmt, clippy, tests, docs, loom, ...)
 ";
 
@@ -30,6 +39,8 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("loom") => loom(args.get(1).map(String::as_str)),
         Some("ci") => ci(),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("valgrind") => valgrind::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

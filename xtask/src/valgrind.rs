@@ -1,0 +1,100 @@
+//! `cargo xtask valgrind [CRATE...]`: runs the test binaries of the crates with unsafe memory
+//! code under valgrind memcheck, failing on any error or definite leak.
+//!
+//! For each crate (by default [`CRATES`]), `cargo test -p CRATE --no-run --message-format=json`
+//! builds the unit and integration test binaries and names them; each then runs under
+//! `valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite` (showing
+//! only definite leaks: std keeps a few thread records "possibly lost" at exit) with
+//! `PROPTEST_CASES=16`, so the proptest models stay quick under the emulator. Doc tests are
+//! not binaries and are not run.
+
+use std::env;
+use std::process::{Command, Stdio};
+
+use crate::cmd;
+
+/// The crates checked when none is named.
+pub(crate) const CRATES: &[&str] = &["ms-alloc", "ms-ptr", "ms-packet", "ms-future"];
+
+/// `valgrind [CRATE...]`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let crates: Vec<&str> = if args.is_empty() {
+        CRATES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    cmd::program("valgrind", &["--version"])
+        .run()
+        .map_err(|e| format!("{e} (is valgrind installed?)"))?;
+    let mut ran = 0;
+    for name in crates {
+        let json = cargo_stdout(&["test", "-p", name, "--no-run", "--message-format=json"])?;
+        let binaries = executables(&json);
+        if binaries.is_empty() {
+            return Err(format!("{name}: cargo built no test binary"));
+        }
+        for binary in binaries {
+            eprintln!("xtask: valgrind {name}: {binary}");
+            cmd::program(
+                "valgrind",
+                &[
+                    "--error-exitcode=1",
+                    "--leak-check=full",
+                    "--errors-for-leak-kinds=definite",
+                    "--show-leak-kinds=definite",
+                    "--quiet",
+                    &binary,
+                ],
+            )
+            .env("PROPTEST_CASES", "16")
+            .run()?;
+            ran += 1;
+        }
+    }
+    eprintln!("xtask: {ran} test binaries clean under valgrind");
+    Ok(())
+}
+
+/// Runs `cargo ARGS` from the workspace root with inherited stderr, and returns its stdout.
+fn cargo_stdout(args: &[&str]) -> Result<String, String> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let shown = format!("{cargo} {}", args.join(" "));
+    eprintln!("$ {shown}");
+    let output = Command::new(&cargo)
+        .args(args)
+        .current_dir(cmd::root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start `{shown}`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("`{shown}` failed: {}", output.status));
+    }
+    String::from_utf8(output.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
+}
+
+/// The `"executable"` paths of cargo's `compiler-artifact` messages (one JSON object a line;
+/// libraries have `null` there).
+fn executables(json: &str) -> Vec<String> {
+    const KEY: &str = "\"executable\":\"";
+    json.lines()
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
+        .filter_map(|line| {
+            let start = line.find(KEY)? + KEY.len();
+            let len = line[start..].find('"')?;
+            Some(line[start..start + len].to_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_executables_in_cargo_json() {
+        let json = r#"{"reason":"compiler-artifact","target":{"name":"ms_alloc"},"executable":null,"fresh":true}
+{"reason":"compiler-artifact","target":{"name":"edges"},"executable":"/t/debug/deps/edges-1f","fresh":true}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(executables(json), ["/t/debug/deps/edges-1f"]);
+    }
+}

@@ -294,12 +294,21 @@ impl<T> std::future::Future for Future<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            let poll = match &mut this.repr {
+            match &mut this.repr {
                 Repr::Ready(_) => match std::mem::replace(&mut this.repr, Repr::Done) {
                     Repr::Ready(output) => return Poll::Ready(output),
                     _ => unreachable!(),
                 },
-                Repr::Waiting(link) => link.poll(cx),
+                Repr::Waiting(link) => {
+                    let poll = link.poll(cx);
+                    if poll.is_ready() {
+                        // Drop the known variant: no drop glue for the whole enum.
+                        if let Repr::Waiting(link) = std::mem::replace(&mut this.repr, Repr::Done) {
+                            drop(link);
+                        }
+                    }
+                    return poll;
+                }
                 Repr::Chained(step) => match step.as_mut().poll(cx) {
                     // A tail call: the continuation's future takes this one's place.
                     Poll::Ready(next) => {
@@ -320,11 +329,7 @@ impl<T> std::future::Future for Future<T> {
                     continue;
                 }
                 Repr::Done => panic!("ms_future::Future polled after it returned its output"),
-            };
-            if poll.is_ready() {
-                this.repr = Repr::Done;
             }
-            return poll;
         }
     }
 }

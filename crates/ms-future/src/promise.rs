@@ -60,8 +60,10 @@ impl<T> Promise<T> {
     /// Resolves the future with `value` and wakes the task waiting on it, if any.
     ///
     /// If the future has been dropped, `value` is dropped here instead.
-    pub fn set_value(mut self, value: T) {
-        if let Some(link) = self.link.take() {
+    pub fn set_value(self, value: T) {
+        // Resolved here, so the drop (which would break the promise) must not run.
+        let mut this = std::mem::ManuallyDrop::new(self);
+        if let Some(link) = this.link.take() {
             if Link::strong_count(&link) > 1 {
                 link.resolve(Ok(value));
             }

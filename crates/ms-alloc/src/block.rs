@@ -62,7 +62,11 @@ pub(crate) fn dangling(align: usize) -> NonNull<u8> {
 ///
 /// # Safety
 ///
-/// - `ptr` was returned by [`allocate`] on this same thread and was not freed since.
+/// - `ptr` was returned by [`allocate`] on this same thread and was not freed since. It must be
+///   that pointer, with its provenance (or one derived from it by raw pointer arithmetic or
+///   casts), not one rebuilt from a reference to part of the block: the block's chunk header
+///   is found by masking the pointer's address and is read and written through it, so the
+///   pointer must be allowed to access the whole chunk.
 /// - `layout` has the alignment the block was allocated with, and a size between the one it was
 ///   allocated with and the length [`allocate`] returned (inclusive).
 /// - Nothing uses the block afterwards.

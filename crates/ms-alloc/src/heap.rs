@@ -131,7 +131,8 @@ pub(crate) fn alloc(index: usize) -> NonNull<u8> {
 ///
 /// # Safety
 ///
-/// `block` was returned by [`alloc`]`(index)` on this thread and is not used afterwards.
+/// `block` was returned by [`alloc`]`(index)` on this thread (that pointer, with its
+/// provenance: the chunk header is reached through it) and is not used afterwards.
 #[inline(always)]
 pub(crate) unsafe fn dealloc(block: NonNull<u8>, index: usize) {
     // SAFETY: `block` is a live block of class `index` (caller), so its chunk is live.

@@ -78,6 +78,12 @@ impl<T> Pool<T> {
     ///
     /// `ptr` was returned by `Pool::<T>::alloc` (or by the `alloc` of a pool of a type with the
     /// same layout) on this same thread, was not freed since, and is not used afterwards.
+    ///
+    /// It must be that pointer, with its provenance (or one derived from it by raw pointer
+    /// arithmetic or casts, such as [`NonNull::cast`] or a `&raw mut` field projection), not
+    /// one rebuilt from a `&T` or `&mut T`: the slot's chunk header is found by masking the
+    /// pointer's address and is read and written through it, which a reference's narrower
+    /// permission does not allow.
     #[inline(always)]
     pub unsafe fn dealloc(ptr: NonNull<T>) {
         if Self::LAYOUT.size() == 0 {

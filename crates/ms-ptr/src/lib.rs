@@ -66,8 +66,11 @@
 //! That is only sound for values that really live in a `LocalPtr`, so such values are made by
 //! [`LocalPtr::new_counted`], which *pins* them (they never move again: `get_mut` and
 //! `try_unwrap` refuse) and *arms* their `RefCount`; `from_ref` on any other value (on the
-//! stack, in a `Box`, a clone) finds an unarmed count and refuses. The full argument is in the
-//! docs of [`RefCounted`]'s module source and of `LocalPtr::try_from_ref`.
+//! stack, in a `Box`, a clone) finds an unarmed count and refuses. The last `LocalPtr` disarms
+//! the count before the value's destructor runs, so a value that `Drop::drop` moves out of its
+//! allocation is refused too. (This costs `new_counted` allocations one header word, saying
+//! where the count is.) The full argument is in the docs of [`RefCounted`]'s module source and
+//! of `LocalPtr::try_from_ref`.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 

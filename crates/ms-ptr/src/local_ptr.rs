@@ -13,7 +13,8 @@ use std::ptr::{self, NonNull};
 
 use ms_alloc::Pool;
 
-use crate::rc_box::{ONE, PINNED, RcBox};
+use crate::RefCount;
+use crate::rc_box::{self, CountedBox, ONE, PINNED, RcBox};
 use crate::ref_counted::RefCounted;
 
 /// A shared, reference-counted `T` owned by one thread: `Rc<T>` in one word, allocated from the
@@ -176,6 +177,12 @@ impl<T> LocalPtr<T> {
 
     /// Gives up this `LocalPtr` without decrementing the count and returns the value's address;
     /// [`from_raw`](Self::from_raw) takes it back. For type-erased handles (wakers, callbacks).
+    ///
+    /// The pointer is for reading (as `Rc::into_raw`'s `*const T`): writing through it, or
+    /// making a `&mut T` from it, is undefined behaviour while the value is shared (other
+    /// `LocalPtr`s, or `&T`s, may read it) and always for a value made by
+    /// [`new_counted`](Self::new_counted), which must never move or be written through a
+    /// `&mut T`.
     #[inline]
     #[must_use = "losing the pointer leaks the value"]
     pub fn into_raw(this: LocalPtr<T>) -> NonNull<T> {
@@ -202,18 +209,40 @@ impl<T> LocalPtr<T> {
     #[inline(never)]
     fn drop_slow(&mut self) {
         /// Frees the block even if `T::drop` panics.
-        struct Free<T>(NonNull<RcBox<T>>);
+        struct Free<T> {
+            ptr: NonNull<RcBox<T>>,
+            pinned: bool,
+        }
         impl<T> Drop for Free<T> {
             #[inline(always)]
             fn drop(&mut self) {
-                // SAFETY: the box came from `Pool::<RcBox<T>>` on this thread and its value was
-                // just dropped; no `LocalPtr` to it is left.
-                unsafe { Pool::<RcBox<T>>::dealloc(self.0) }
+                // SAFETY: the box came from this thread's pool, `Pool::<CountedBox<T>>` when
+                // pinned (`ptr` is then its `inner` field, with the whole block's provenance)
+                // and `Pool::<RcBox<T>>` otherwise; its value was just dropped and no
+                // `LocalPtr` to it is left. `ptr` is the allocation's own pointer (never one
+                // rebuilt from a reference), so its provenance covers the block.
+                unsafe {
+                    if self.pinned {
+                        Pool::<CountedBox<T>>::dealloc(CountedBox::from_inner(self.ptr));
+                    } else {
+                        Pool::<RcBox<T>>::dealloc(self.ptr);
+                    }
+                }
             }
         }
-        let free = Free(self.ptr);
+        let pinned = self.inner().count.get() & PINNED != 0;
+        let free = Free {
+            ptr: self.ptr,
+            pinned,
+        };
+        if pinned {
+            // SAFETY: a pinned box is the `inner` field of a live `CountedBox` (module
+            // `rc_box`), and its value is not dropped yet. Disarming before `T::drop` gets
+            // `&mut T` means a value moved out of the box carries an unarmed count.
+            unsafe { CountedBox::disarm(self.ptr) };
+        }
         // SAFETY: the last `LocalPtr` is going; the value is dropped once, in place (it never
-        // moved if pinned). `from_ref` refuses while the count is below `ONE`.
+        // moved if pinned). `from_ref` refuses: the count is disarmed and below `ONE`.
         unsafe { ptr::drop_in_place(&raw mut (*self.ptr.as_ptr()).value) };
         drop(free);
     }
@@ -259,30 +288,64 @@ impl<T: RefCounted> LocalPtr<T> {
     #[inline]
     #[must_use]
     pub fn new_counted(value: T) -> LocalPtr<T> {
-        let ptr = LocalPtr::allocate(ONE | PINNED, value);
-        // SAFETY: a fresh box with a count of one, which we own.
-        let this = unsafe { LocalPtr::from_box(ptr) };
-        // `from_ref` rebuilds the box pointer from the value's address with this provenance.
-        let _ = ptr.as_ptr().expose_provenance();
-        let value = &this.inner().value;
-        let count = value.ref_count();
-        let (start, end) = (
-            ptr::from_ref(value).addr(),
-            ptr::from_ref(value).addr() + size_of::<T>(),
-        );
-        let at = ptr::from_ref(count).addr();
-        assert!(
-            start <= at && at + size_of::<crate::RefCount>() <= end,
-            "RefCounted::ref_count must return a field of the value"
-        );
+        // Where the count lies inside a `T`: the same in every `T`, as `ref_count` returns the
+        // same field, stored inline (the `RefCounted` contract). Checked on the argument, so
+        // a broken impl panics before anything is allocated.
+        let count_offset = {
+            let start = ptr::from_ref(&value).addr();
+            let count = value.ref_count();
+            let at = ptr::from_ref(count).addr();
+            assert!(
+                start <= at && at + size_of::<RefCount>() <= start + size_of::<T>(),
+                "RefCounted::ref_count must return a field of the value"
+            );
+            assert!(!count.is_armed(), "RefCount armed twice");
+            at - start
+        };
+        let block = Pool::<CountedBox<T>>::alloc();
+        // SAFETY: a fresh slot, valid and aligned for a `CountedBox<T>`.
+        unsafe {
+            block.write(CountedBox {
+                count_offset,
+                inner: RcBox {
+                    count: std::cell::Cell::new(ONE | PINNED),
+                    value,
+                },
+            });
+        }
+        // `from_ref` rebuilds the box pointer from the value's address with this provenance,
+        // which covers the whole block.
+        let _ = block.as_ptr().expose_provenance();
+        // SAFETY: a raw projection to a field of the live block: in bounds, never null, and it
+        // keeps the block's provenance (which `drop_slow` needs to step back to the block).
+        let ptr = unsafe { NonNull::new_unchecked(&raw mut (*block.as_ptr()).inner) };
+        // SAFETY: `count_offset` was checked above to hold a `RefCount` inside a `T`, and the
+        // value was moved, unchanged, into the block; the count is a `Cell`, so `&RefCount`
+        // may set it. It is the count `drop_slow` will disarm, through the same header word.
+        let count = unsafe {
+            &*(&raw const (*ptr.as_ptr()).value)
+                .byte_add(count_offset)
+                .cast::<RefCount>()
+        };
         count.arm();
-        this
+        // SAFETY: a fresh, pinned box with a count of one, which we own; its header word is
+        // written and its `RefCount` armed.
+        unsafe { LocalPtr::from_box(ptr) }
     }
 
     /// A new `LocalPtr` to the value behind `value`, if it lives in a `LocalPtr` made by
     /// [`new_counted`](Self::new_counted) (so its `RefCount` is armed) that is not being dropped;
     /// `None` otherwise (for example for a value on the stack, in a `Box`, or in a `LocalPtr`
     /// made by [`new`](Self::new)).
+    ///
+    /// A value moved out of a `new_counted` allocation by its own `Drop` impl (which gets
+    /// `&mut T`) is refused too: the last `LocalPtr` disarms the count before dropping the
+    /// value.
+    ///
+    /// # Panics
+    ///
+    /// If the armed count is not in a pinned allocation, which only a `RefCounted` impl that
+    /// breaks the trait's contract can cause.
     #[inline]
     #[must_use]
     pub fn try_from_ref(value: &T) -> Option<LocalPtr<T>> {
@@ -290,22 +353,29 @@ impl<T: RefCounted> LocalPtr<T> {
             return None;
         }
         // Container-of: the box starts `VALUE_OFFSET` bytes before its value. The provenance
-        // is the box's, exposed by `new_counted`.
+        // is the block's, exposed by `new_counted`; the pointer stays raw, so the `LocalPtr`
+        // built from it can free the block (a pointer made from `&RcBox<T>` could not).
         let addr = ptr::from_ref(value).addr() - RcBox::<T>::VALUE_OFFSET;
-        let boxed: *const RcBox<T> = ptr::with_exposed_provenance(addr);
+        let raw: *mut RcBox<T> = ptr::with_exposed_provenance_mut(addr);
         // SAFETY: an armed `RefCount` is a field of a value in a live, pinned box (the
-        // `RefCounted` contract and `new_counted`; armed counts never move, and clones are
-        // unarmed), and `value` borrows that value, so the box is live. Its count is a `Cell`,
-        // so a shared reference to the box is fine next to `&T`.
-        let boxed = unsafe { &*boxed };
-        debug_assert_eq!(boxed.count.get() & PINNED, PINNED);
-        if boxed.count.get() < ONE {
-            // The last `LocalPtr` is dropping the value: it cannot be revived.
+        // `RefCounted` contract and `new_counted`; armed counts never move, the last drop
+        // disarms before anything can move them, and clones are unarmed), and `value` borrows
+        // that value, so the box is live. Its count word is a `Cell`, borrowed alone through a
+        // raw place (not the whole box), so this is fine next to `&T`.
+        let count = unsafe { &(*raw).count };
+        assert!(
+            count.get() & PINNED == PINNED,
+            "an armed RefCount outside a pinned LocalPtr (a broken RefCounted impl)"
+        );
+        if count.get() < ONE {
+            // The last `LocalPtr` is dropping the value: it cannot be revived. (Unreachable
+            // while the drop disarms first; kept as a second line.)
             return None;
         }
-        boxed.inc();
-        // SAFETY: the box is live and we just took one count for the new `LocalPtr`.
-        Some(unsafe { LocalPtr::from_box(NonNull::from(boxed)) })
+        rc_box::inc(count);
+        // SAFETY: the box is live, `raw` is non-null (it is `value`'s address minus an offset
+        // inside the same block), and we just took one count for the new `LocalPtr`.
+        Some(unsafe { LocalPtr::from_box(NonNull::new_unchecked(raw)) })
     }
 
     /// A new `LocalPtr` to the value behind `value`: C++'s `shared_from_this`. See

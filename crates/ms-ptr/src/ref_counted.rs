@@ -13,20 +13,26 @@
 //!
 //! It holds because:
 //!
-//! 1. `RefCount::new`, `Default` and `Clone` make unarmed counts; only
-//!    [`LocalPtr::new_counted`] arms one, after moving the value into its allocation, and
-//!    checks that the count lies inside the value.
+//! 1. `RefCount::new`, `Default` and `Clone` make unarmed counts, and `RefCount` is not `Copy`
+//!    (so neither is a type embedding it); only [`LocalPtr::new_counted`] arms one, after
+//!    moving the value into its allocation, and checks that the count lies inside the value.
 //! 2. The `RefCounted` contract (which [`ref_counted!`](crate::ref_counted) checks at compile
-//!    time) says `ref_count` returns a field stored inline in `self`, not behind a pointer, a
-//!    reference or a cell, so the count moves only when the value moves.
-//! 3. A value allocated by `new_counted` never moves: its count word has the `PINNED` bit, so
-//!    `get_mut`, `try_unwrap` and `make_mut` never hand out `&mut T` or move it out, and
-//!    `LocalPtr` has no `DerefMut`. It is dropped in place.
-//! 4. `RefCount` is `!Sync`, so a `T` that embeds one is `!Sync` and `&T` cannot reach another
+//!    time) says `ref_count` returns a field declared directly in `Self`, stored inline, not
+//!    behind a pointer, a reference or a cell, so the count moves only when the value moves.
+//! 3. A value allocated by `new_counted` never moves while it is alive: its count word has the
+//!    `PINNED` bit, so `get_mut`, `try_unwrap` and `make_mut` never hand out `&mut T` or move it
+//!    out, and `LocalPtr` has no `DerefMut`. It is dropped in place.
+//! 4. The one `&mut T` ever made to it is the one `drop_in_place` gives `T::drop`, which may
+//!    move the value out (`mem::replace(self, ..)` is safe code). So the last `LocalPtr`
+//!    *disarms* the count first: `new_counted` recorded where it is, in a header word in front
+//!    of the allocation (not its address: a moved value could later land at the same address),
+//!    and the drop clears the bit through it before `T::drop` runs.
+//! 5. `RefCount` is `!Sync`, so a `T` that embeds one is `!Sync` and `&T` cannot reach another
 //!    thread, where it would race on the non-atomic count.
 //!
-//! While the last `LocalPtr` drops the value, the count is below one and `from_ref` refuses, so
-//! a destructor cannot resurrect its own value.
+//! While the last `LocalPtr` drops the value, the count is disarmed (and the count word below
+//! one), so `from_ref` refuses: a destructor can neither resurrect its own value nor turn a
+//! value it moved out into a `LocalPtr`.
 
 use std::cell::Cell;
 use std::cmp::Ordering;
@@ -68,6 +74,13 @@ impl RefCount {
     pub(crate) fn arm(&self) {
         assert!(!self.is_armed(), "RefCount armed twice");
         self.armed.set(true);
+    }
+
+    /// Marks the count as no longer in a live allocation (only the last `LocalPtr` calls it,
+    /// before dropping the value).
+    #[inline]
+    pub(crate) fn disarm(&self) {
+        self.armed.set(false);
     }
 }
 
@@ -125,10 +138,21 @@ impl Hash for RefCount {
 ///
 /// # Safety
 ///
-/// `ref_count` must always return the same field of `self`, of type `RefCount`, stored inline
-/// in `Self` (a direct field: not behind a pointer, a reference, a `Box`, an `Rc` or any cell),
-/// so that the count moves if and only if the value moves. See the module docs of this trait for
-/// why `from_ref` relies on it.
+/// `ref_count` must always return the same field of `self`, of type `RefCount`, declared
+/// directly in `Self`, which must be a struct:
+///
+/// - stored inline (not behind a pointer, a reference, a `Box`, an `Rc` or any cell), so that
+///   the count moves if and only if the value moves;
+/// - not a field of a field: for `struct B(A)` where `A: RefCounted`, returning
+///   `&self.0.rc` (`A`'s count) is unsound, because `LocalPtr::new_counted::<B>` would arm a
+///   count that `LocalPtr::from_ref::<A>(&b.0)` then takes for the count of an `RcBox<A>`,
+///   while it lives in an `RcBox<B>`.
+///
+/// `Self` must also stay `!Sync` (an embedded `RefCount` makes it so): an `unsafe impl Sync`
+/// on a `RefCounted` type is unsound, as `&Self` on another thread could call `from_ref` and
+/// race on the non-atomic count.
+///
+/// See the module docs of this trait for why `from_ref` relies on these.
 pub unsafe trait RefCounted: Sized {
     /// The embedded count.
     fn ref_count(&self) -> &RefCount;

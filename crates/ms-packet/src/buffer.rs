@@ -98,12 +98,14 @@ impl Buffer {
         }
     }
 
+    #[inline]
     fn header(&self) -> &Header {
         // SAFETY: the header was written at allocation and the block lives while any handle does.
         unsafe { self.header.as_ref() }
     }
 
     /// Data bytes in the buffer (for a foreign one: the size of the `Bytes` it holds).
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.header().capacity & !FOREIGN
     }
@@ -118,11 +120,13 @@ impl Buffer {
     }
 
     /// Whether `other` is a handle to the same block.
+    #[inline]
     pub(crate) fn same_block(&self, other: &Buffer) -> bool {
         self.header == other.header
     }
 
     /// Pointer to data byte `offset`.
+    #[inline]
     pub(crate) fn data(&self, offset: usize) -> NonNull<u8> {
         debug_assert!(offset <= self.capacity());
         // SAFETY: `offset <= capacity`, so the result is inside the block or one past its end.
@@ -146,10 +150,13 @@ impl Clone for Buffer {
     #[inline]
     fn clone(&self) -> Self {
         let refs = &self.header().refs;
-        let Some(next) = refs.get().checked_add(1) else {
-            abort();
-        };
+        let next = refs.get().wrapping_add(1);
         refs.set(next);
+        if next == 0 {
+            // Wrapped: abort before anything sees the count (as `Rc` does; one `inc` and a
+            // branch on its result).
+            abort();
+        }
         Self {
             header: self.header,
             _not_send: PhantomData,

@@ -10,7 +10,9 @@ use crate::buffer::Buffer;
 /// holding the `Bytes` they belong to, or nothing for `'static` data.
 ///
 /// Invariant: `ptr .. ptr + len` are initialized bytes that nobody writes and nobody frees
-/// while the fragment lives (see the buffer module's rules), and `len > 0`.
+/// while the fragment lives (see the buffer module's rules), and `len > 0` — except for
+/// [`Fragment::EMPTY`] (dangling `ptr`, `len == 0`, no owner), which only ever stands for the
+/// first fragment of an empty packet.
 #[derive(Clone)]
 pub(crate) struct Fragment {
     ptr: NonNull<u8>,
@@ -19,6 +21,13 @@ pub(crate) struct Fragment {
 }
 
 impl Fragment {
+    /// No bytes: the placeholder first fragment of an empty packet.
+    pub(crate) const EMPTY: Fragment = Fragment {
+        ptr: NonNull::dangling(),
+        len: 0,
+        owner: None,
+    };
+
     /// The bytes `offset .. offset + len` of `buffer`.
     ///
     /// # Safety
@@ -66,6 +75,12 @@ impl Fragment {
         self.len
     }
 
+    /// Whether this is [`Fragment::EMPTY`].
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The `Bytes` these bytes belong to, if they came from one.
     pub(crate) fn foreign_bytes(&self) -> Option<&Bytes> {
         self.owner.as_ref().and_then(Buffer::held_bytes)
@@ -92,13 +107,19 @@ impl Fragment {
 
     /// A view of the bytes `start .. start + len` of this one (non-empty, inside it), sharing
     /// the owner.
+    #[inline]
     pub(crate) fn subrange(&self, start: usize, len: usize) -> Self {
-        let mut piece = self.clone();
-        if start > 0 {
-            piece.trim_front(start);
+        assert!(
+            len > 0 && start <= self.len && len <= self.len - start,
+            "fragment subrange out of bounds"
+        );
+        Self {
+            // SAFETY: `start + len <= self.len` (asserted), so the new start and the `len`
+            // bytes after it are inside the same owned bytes (the type's invariant).
+            ptr: unsafe { self.ptr.add(start) },
+            len,
+            owner: self.owner.clone(),
         }
-        piece.truncate(len);
-        piece
     }
 
     /// Whether `next` continues this fragment in the same pooled buffer, so the two can be

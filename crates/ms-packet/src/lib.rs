@@ -1,7 +1,7 @@
 //! Zero-copy packets for a per-core network stack.
 //!
 //! A [`Packet`] is a byte string made of a short list of fragments (the first inline, more
-//! spilling into a `Vec`), each a view into a refcounted buffer: a pooled ms-alloc block, a
+//! spilling into a boxed list), each a view into a refcounted buffer: a pooled ms-alloc block, a
 //! [`bytes::Bytes`], or static data. Sharing, slicing, splitting, trimming and appending adjust
 //! views and plain (non-atomic) reference counts and copy no bytes; the fragments go to
 //! `writev` as they are, through [`Packet::io_slices`]. [`PacketWriter`] builds packets by

@@ -40,6 +40,101 @@ fn split_to_and_trims_keep_pointing_into_the_original() {
     assert_eq!(p.to_vec(), b"ody");
 }
 
+/// `"abcd"` and `"efgh"` in two fragments of different buffers, and their starts.
+fn two_fragments() -> (Packet, *const u8, *const u8) {
+    let (a, b) = (
+        Packet::copy_from_slice(b"abcd"),
+        Packet::copy_from_slice(b"efgh"),
+    );
+    let (pa, pb) = (a.chunk().as_ptr(), b.chunk().as_ptr());
+    let mut p = a;
+    p.append(b);
+    assert_eq!(p.fragment_count(), 2);
+    (p, pa, pb)
+}
+
+#[test]
+fn slice_of_one_fragment_and_of_several_point_into_the_originals() {
+    let one = Packet::copy_from_slice(b"abcdefgh");
+    let base = one.chunk().as_ptr();
+    for (start, end) in [(0, 8), (0, 1), (3, 6), (7, 8)] {
+        let s = one.slice(start..end);
+        assert_eq!(ptrs(&s), [base.wrapping_add(start)]);
+        assert_eq!(s.to_vec(), &b"abcdefgh"[start..end]);
+    }
+    assert_eq!(one.slice(4..4).fragment_count(), 0);
+    assert_eq!(one.slice(..).len(), 8);
+    assert_eq!(one.slice(..=2).to_vec(), b"abc");
+
+    let (two, pa, pb) = two_fragments();
+    assert_eq!(
+        ptrs(&two.slice(1..3)),
+        [pa.wrapping_add(1)],
+        "inside the first"
+    );
+    assert_eq!(
+        ptrs(&two.slice(5..8)),
+        [pb.wrapping_add(1)],
+        "inside the second"
+    );
+    let across = two.slice(2..6);
+    assert_eq!(ptrs(&across), [pa.wrapping_add(2), pb]);
+    assert_eq!(across.to_vec(), b"cdef");
+    assert_eq!(two.slice(4..4).fragment_count(), 0);
+}
+
+#[test]
+fn split_to_of_one_fragment_and_of_several_point_into_the_originals() {
+    let mut one = Packet::copy_from_slice(b"abcdefgh");
+    let base = one.chunk().as_ptr();
+    assert!(one.split_to(0).is_empty());
+    assert_eq!(ptrs(&one), [base], "splitting nothing off changes nothing");
+    let head = one.split_to(3);
+    assert_eq!(
+        (ptrs(&head), ptrs(&one)),
+        (vec![base], vec![base.wrapping_add(3)])
+    );
+    let all = one.split_to(5);
+    assert_eq!(ptrs(&all), [base.wrapping_add(3)]);
+    assert_eq!(all.to_vec(), b"defgh");
+    assert!(one.is_empty() && one.fragment_count() == 0);
+
+    for n in 0..=8 {
+        let (mut rest, pa, pb) = two_fragments();
+        let front = rest.split_to(n);
+        assert_eq!(front.to_vec(), &b"abcdefgh"[..n]);
+        assert_eq!(rest.to_vec(), &b"abcdefgh"[n..]);
+        let expected_front: Vec<*const u8> = match n {
+            0 => vec![],
+            1..=4 => vec![pa],
+            _ => vec![pa, pb],
+        };
+        let expected_rest: Vec<*const u8> = match n {
+            0..=3 => vec![pa.wrapping_add(n), pb],
+            4..=7 => vec![pb.wrapping_add(n - 4)],
+            _ => vec![],
+        };
+        assert_eq!(ptrs(&front), expected_front, "front of split_to({n})");
+        assert_eq!(ptrs(&rest), expected_rest, "rest of split_to({n})");
+    }
+}
+
+#[test]
+fn shares_of_several_fragments_outlive_the_original() {
+    let (p, pa, pb) = two_fragments();
+    let q = p.share();
+    assert_eq!(ptrs(&q), [pa, pb]);
+    drop(p);
+    assert_eq!(q.to_vec(), b"abcdefgh");
+    assert_eq!(q.clone(), q);
+}
+
+#[test]
+#[should_panic(expected = "split_to 9 of a packet of 8 bytes")]
+fn split_to_past_the_end_panics_clearly() {
+    let _ = Packet::from_static(b"abcdefgh").split_to(9);
+}
+
 #[test]
 fn append_keeps_each_fragment_where_it_was() {
     let a = Packet::copy_from_slice(b"aaaa");

@@ -26,6 +26,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -71,7 +72,9 @@ type Output<T> = Result<T, BrokenPromise>;
 /// ```
 #[must_use = "futures do nothing unless awaited, polled or taken"]
 pub struct Future<T> {
-    repr: Repr<T>,
+    /// Never dropped by the field's own glue: [`Drop`] for `Future` takes it out first, so a
+    /// future in a local has no drop glue that takes its address.
+    repr: ManuallyDrop<Repr<T>>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -92,6 +95,7 @@ enum Repr<T> {
 /// assert!(f.is_ready());
 /// assert_eq!(f.try_take(), Some(Ok("now")));
 /// ```
+#[inline]
 pub fn ready<T>(value: T) -> Future<T> {
     Future::from_output(Ok(value))
 }
@@ -100,18 +104,21 @@ pub fn ready<T>(value: T) -> Future<T> {
 impl<T> Unpin for Future<T> {}
 
 impl<T> Future<T> {
+    #[inline]
     fn from_repr(repr: Repr<T>) -> Self {
         Self {
-            repr,
+            repr: ManuallyDrop::new(repr),
             _not_send: PhantomData,
         }
     }
 
+    #[inline]
     pub(crate) fn waiting(link: Link<T>) -> Self {
         Self::from_repr(Repr::Waiting(link))
     }
 
     /// A future already resolved with `output` (a value or [`BrokenPromise`]).
+    #[inline]
     pub fn from_output(output: Result<T, BrokenPromise>) -> Self {
         Self::from_repr(Repr::Ready(output))
     }
@@ -140,7 +147,7 @@ impl<T> Future<T> {
 
     /// Whether the output is there to take now, without running anything.
     pub fn is_ready(&self) -> bool {
-        match &self.repr {
+        match &*self.repr {
             Repr::Ready(_) => true,
             Repr::Waiting(link) => link.is_resolved(),
             Repr::Deferred(_) | Repr::Chained(_) | Repr::Done => false,
@@ -161,13 +168,54 @@ impl<T> Future<T> {
         }
     }
 
-    /// The output if it is there without running any continuation: the fast path of `then`.
-    fn take_resolved(&mut self) -> Option<Output<T>> {
-        match &mut self.repr {
-            Repr::Ready(_) => match std::mem::replace(&mut self.repr, Repr::Done) {
-                Repr::Ready(output) => Some(output),
-                _ => unreachable!(),
+    /// The output of a `Ready` future, leaving it `Done`; `None` for any other future.
+    #[inline(always)]
+    fn take_ready(&mut self) -> Option<Output<T>> {
+        if !matches!(*self.repr, Repr::Ready(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut *self.repr, Repr::Done) {
+            Repr::Ready(output) => Some(output),
+            repr => {
+                *self.repr = repr;
+                None
+            }
+        }
+    }
+
+    /// The output if it is there for the taking with no cell round trip and no continuation
+    /// run, leaving this future `Done`: the fast path of `poll` and `then`. That is a `Ready`
+    /// future, or a `Waiting` one whose promise is gone (so it resolved it): the shared state
+    /// is then ours alone, and is unwrapped and freed here.
+    #[inline(always)]
+    fn take_now(&mut self) -> Option<Output<T>> {
+        match &*self.repr {
+            Repr::Ready(_) => {}
+            Repr::Waiting(link) if Link::strong_count(link) == 1 => {}
+            _ => return None,
+        }
+        match std::mem::replace(&mut *self.repr, Repr::Done) {
+            Repr::Ready(output) => Some(output),
+            Repr::Waiting(link) => match Link::try_unwrap(link) {
+                Ok(shared) => Some(shared.into_output()),
+                Err(link) => {
+                    *self.repr = Repr::Waiting(link);
+                    None
+                }
             },
+            repr => {
+                *self.repr = repr;
+                None
+            }
+        }
+    }
+
+    /// The output if it is there without running any continuation.
+    fn take_resolved(&mut self) -> Option<Output<T>> {
+        if let Some(output) = self.take_now() {
+            return Some(output);
+        }
+        match &*self.repr {
             Repr::Waiting(link) => link.try_take(),
             _ => None,
         }
@@ -191,7 +239,26 @@ impl<T> Future<T> {
     /// // A million nested ready continuations, without overflowing the stack.
     /// assert_eq!(countdown(1_000_000).try_take(), Some(Ok(0)));
     /// ```
-    pub fn then<U, F>(mut self, f: F) -> Future<U>
+    #[inline]
+    pub fn then<U, F>(self, f: F) -> Future<U>
+    where
+        F: FnOnce(T) -> Future<U> + 'static,
+        T: 'static,
+        U: 'static,
+    {
+        // The ready path, kept small so that it inlines. Once the output is taken this future
+        // is `Done`, which owns nothing: no need to run its drop.
+        let mut this = ManuallyDrop::new(self);
+        match this.take_ready() {
+            Some(Ok(value)) => run_inline(f, value),
+            Some(Err(broken)) => Future::from_output(Err(broken)),
+            None => ManuallyDrop::into_inner(this).then_slow(f),
+        }
+    }
+
+    /// [`then`](Future::then) on a future that is not `Ready`.
+    #[inline(never)]
+    fn then_slow<U, F>(mut self, f: F) -> Future<U>
     where
         F: FnOnce(T) -> Future<U> + 'static,
         T: 'static,
@@ -200,7 +267,7 @@ impl<T> Future<T> {
         match self.take_resolved() {
             Some(Ok(value)) => run_inline(f, value),
             Some(Err(broken)) => Future::from_output(Err(broken)),
-            None => match std::mem::replace(&mut self.repr, Repr::Done) {
+            None => match std::mem::replace(&mut *self.repr, Repr::Done) {
                 Repr::Deferred(first) => {
                     Future::from_repr(Repr::Deferred(Box::new(move || first().then(f))))
                 }
@@ -228,6 +295,7 @@ impl<T> Future<T> {
     /// let mut len = ms_future::ready("four").map(str::len);
     /// assert_eq!(len.try_take(), Some(Ok(4)));
     /// ```
+    #[inline]
     pub fn map<U, F>(self, f: F) -> Future<U>
     where
         F: FnOnce(T) -> U + 'static,
@@ -253,6 +321,7 @@ impl<A: 'static, E: 'static> Future<Result<A, E>> {
     /// let mut err = ready("x".parse::<u32>()).and_then(|v| ready(Ok(v + 1)));
     /// assert!(err.try_take().unwrap().unwrap().is_err());
     /// ```
+    #[inline]
     pub fn and_then<B, F>(self, f: F) -> Future<Result<B, E>>
     where
         F: FnOnce(A) -> Future<Result<B, E>> + 'static,
@@ -266,6 +335,11 @@ impl<A: 'static, E: 'static> Future<Result<A, E>> {
 }
 
 /// Runs `f(value)` on this stack if the inline depth budget allows, else defers it.
+///
+/// On the ready path this is one thread-local load and compare: the depth is raised around `f`
+/// and put back after it, and when `f` is inlined and touches no thread-local, both stores
+/// fold away.
+#[inline(always)]
 fn run_inline<T, U, F>(f: F, value: T) -> Future<U>
 where
     F: FnOnce(T) -> Future<U> + 'static,
@@ -274,11 +348,12 @@ where
 {
     let depth = INLINE_DEPTH.with(Cell::get);
     if depth >= INLINE_DEPTH_BUDGET {
-        return Future::from_repr(Repr::Deferred(Box::new(move || f(value))));
+        return defer(f, value);
     }
     /// Restores the depth even if `f` panics.
     struct Nested(u32);
     impl Drop for Nested {
+        #[inline(always)]
         fn drop(&mut self) {
             INLINE_DEPTH.with(|d| d.set(self.0));
         }
@@ -288,14 +363,72 @@ where
     f(value)
 }
 
+/// Defers `f(value)` to the next poll: the inline depth budget is spent.
+#[cold]
+#[inline(never)]
+fn defer<T, U, F>(f: F, value: T) -> Future<U>
+where
+    F: FnOnce(T) -> Future<U> + 'static,
+    T: 'static,
+    U: 'static,
+{
+    Future::from_repr(Repr::Deferred(Box::new(move || f(value))))
+}
+
 impl<T> std::future::Future for Future<T> {
     type Output = Result<T, BrokenPromise>;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // The ready path, kept small so that it inlines.
+        match this.take_ready() {
+            Some(output) => Poll::Ready(output),
+            None => this.poll_not_ready(cx),
+        }
+    }
+}
+
+impl<T> Future<T> {
+    /// `poll` on a future that is not `Ready`.
+    #[inline]
+    fn poll_not_ready(&mut self, cx: &mut Context<'_>) -> Poll<Output<T>> {
+        // A fulfilled promise that is gone (as after `set_value`): no cell round trips.
+        if let Some(output) = self.take_now() {
+            return Poll::Ready(output);
+        }
+        // The slow path works on a moved-out copy, put back when it returns (or unwinds), so
+        // that the address of `self` never reaches code that is not inlined: a future in a
+        // local may stay in registers.
+        let mut moved = Future::from_repr(std::mem::replace(&mut *self.repr, Repr::Done));
+        let put_back = PutBack {
+            slot: &mut self.repr,
+            from: &mut moved,
+        };
+        put_back.from.poll_slow(cx)
+    }
+}
+
+/// Puts a future's state back where `poll` took it from, when `poll_slow` returns or unwinds.
+struct PutBack<'a, T> {
+    slot: &'a mut ManuallyDrop<Repr<T>>,
+    from: &'a mut Future<T>,
+}
+
+impl<T> Drop for PutBack<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        std::mem::swap(self.slot, &mut self.from.repr);
+    }
+}
+
+impl<T> Future<T> {
+    /// `poll` past its fast paths: waits, runs chained steps and deferred continuations.
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Output<T>> {
         loop {
-            match &mut this.repr {
-                Repr::Ready(_) => match std::mem::replace(&mut this.repr, Repr::Done) {
+            match &mut *self.repr {
+                Repr::Ready(_) => match std::mem::replace(&mut *self.repr, Repr::Done) {
                     Repr::Ready(output) => return Poll::Ready(output),
                     _ => unreachable!(),
                 },
@@ -303,7 +436,8 @@ impl<T> std::future::Future for Future<T> {
                     let poll = link.poll(cx);
                     if poll.is_ready() {
                         // Drop the known variant: no drop glue for the whole enum.
-                        if let Repr::Waiting(link) = std::mem::replace(&mut this.repr, Repr::Done) {
+                        if let Repr::Waiting(link) = std::mem::replace(&mut *self.repr, Repr::Done)
+                        {
                             drop(link);
                         }
                     }
@@ -312,7 +446,7 @@ impl<T> std::future::Future for Future<T> {
                 Repr::Chained(step) => match step.as_mut().poll(cx) {
                     // A tail call: the continuation's future takes this one's place.
                     Poll::Ready(next) => {
-                        *this = next;
+                        *self = next;
                         continue;
                     }
                     Poll::Pending => return Poll::Pending,
@@ -321,11 +455,11 @@ impl<T> std::future::Future for Future<T> {
                     // The trampoline: run the continuation here, at the poller's shallow stack,
                     // and loop on what it returns instead of recursing into it.
                     let Repr::Deferred(continuation) =
-                        std::mem::replace(&mut this.repr, Repr::Done)
+                        std::mem::replace(&mut *self.repr, Repr::Done)
                     else {
                         unreachable!()
                     };
-                    *this = continuation();
+                    *self = continuation();
                     continue;
                 }
                 Repr::Done => panic!("ms_future::Future polled after it returned its output"),
@@ -335,12 +469,30 @@ impl<T> std::future::Future for Future<T> {
 }
 
 impl<T> Drop for Future<T> {
+    #[inline]
     fn drop(&mut self) {
-        // A future dropped while waiting lets go of its task's waker at once: the promise may
-        // live much longer (or be owned by that very task).
-        if let Repr::Waiting(link) = &self.repr {
-            link.forget_waker();
+        match &*self.repr {
+            Repr::Done => {}
+            Repr::Ready(_) if !std::mem::needs_drop::<T>() => {}
+            _ => {
+                // Dropped through a moved-out copy, so that the address of `self` never reaches
+                // code that is not inlined: a future in a local may stay in registers.
+                let mut repr = ManuallyDrop::new(std::mem::replace(&mut *self.repr, Repr::Done));
+                drop_repr(&mut repr);
+            }
         }
+    }
+}
+
+/// Drops the state of a future that owns something, leaving `Done`.
+#[inline(never)]
+fn drop_repr<T>(slot: &mut Repr<T>) {
+    // Owned here, so that it is dropped even if dropping the waker panics.
+    let repr = std::mem::replace(slot, Repr::Done);
+    // A future dropped while waiting lets go of its task's waker at once: the promise may live
+    // much longer (or be owned by that very task).
+    if let Repr::Waiting(link) = &repr {
+        link.forget_waker();
     }
 }
 
@@ -352,7 +504,7 @@ impl<T> From<Result<T, BrokenPromise>> for Future<T> {
 
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.repr {
+        let state = match &*self.repr {
             Repr::Ready(Ok(_)) => "ready",
             Repr::Ready(Err(_)) => "broken",
             Repr::Waiting(link) if link.is_resolved() => "resolved",

@@ -44,6 +44,7 @@ pub struct Promise<T> {
 /// assert_eq!(doubled.try_take(), Some(Ok(42)));
 /// ```
 #[must_use = "the future resolves only through its promise: keep both"]
+#[inline]
 pub fn promise<T>() -> (Promise<T>, Future<T>) {
     let link = Link::new(Shared::new());
     let future = Future::waiting(Link::clone(&link));
@@ -60,6 +61,7 @@ impl<T> Promise<T> {
     /// Resolves the future with `value` and wakes the task waiting on it, if any.
     ///
     /// If the future has been dropped, `value` is dropped here instead.
+    #[inline]
     pub fn set_value(self, value: T) {
         // Resolved here, so the drop (which would break the promise) must not run.
         let mut this = std::mem::ManuallyDrop::new(self);
@@ -71,6 +73,7 @@ impl<T> Promise<T> {
     }
 
     /// Whether the future has been dropped, so nobody will see a value.
+    #[inline]
     pub fn is_canceled(&self) -> bool {
         self.link
             .as_ref()
@@ -79,6 +82,7 @@ impl<T> Promise<T> {
 }
 
 impl<T> Drop for Promise<T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(link) = self.link.take() {
             if Link::strong_count(&link) > 1 {

@@ -46,6 +46,7 @@ pub(crate) struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    #[inline]
     pub(crate) fn new() -> Self {
         Self {
             outcome: Cell::new(Outcome::Empty),
@@ -54,6 +55,7 @@ impl<T> Shared<T> {
     }
 
     /// The promise's side: resolves with `outcome` and wakes the waiting task, if any.
+    #[inline]
     pub(crate) fn resolve(&self, outcome: Result<T, BrokenPromise>) {
         let next = match outcome {
             Ok(value) => Outcome::Value(value),
@@ -103,6 +105,7 @@ impl<T> Shared<T> {
     /// # Panics
     ///
     /// If the output was already taken.
+    #[inline]
     pub(crate) fn try_take(&self) -> Option<Result<T, BrokenPromise>> {
         match self.outcome.replace(Outcome::Taken) {
             Outcome::Value(value) => Some(Ok(value)),
@@ -115,7 +118,26 @@ impl<T> Shared<T> {
         }
     }
 
+    /// The output, from the state's last owner (the promise is gone, so it resolved it).
+    ///
+    /// # Panics
+    ///
+    /// If the output was already taken.
+    #[inline(always)]
+    pub(crate) fn into_output(self) -> Result<T, BrokenPromise> {
+        let Self { outcome, waker } = self;
+        // `None` in practice: the promise took it when it resolved.
+        drop(waker);
+        match outcome.into_inner() {
+            Outcome::Value(value) => Ok(value),
+            Outcome::Broken => Err(BrokenPromise),
+            Outcome::Empty => unreachable!("a promise dropped without resolving its future"),
+            Outcome::Taken => panic!("ms_future::Future polled after it returned its output"),
+        }
+    }
+
     /// Whether the output is there to take.
+    #[inline]
     pub(crate) fn is_resolved(&self) -> bool {
         let outcome = self.outcome.replace(Outcome::Empty);
         let resolved = matches!(outcome, Outcome::Value(_) | Outcome::Broken);
@@ -124,6 +146,7 @@ impl<T> Shared<T> {
     }
 
     /// The future's side, when it is dropped: nobody waits any more.
+    #[inline]
     pub(crate) fn forget_waker(&self) {
         drop(self.waker.take());
     }

@@ -144,7 +144,7 @@ fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<22} {:<24} {:>12} {:>14} {:>10}",
+        "\n{:<28} {:<24} {:>12} {:>14} {:>10}",
         "group", "benchmark", "ns/element", "Melem/s", "vs ours"
     );
     for row in rows {
@@ -153,7 +153,7 @@ fn render(rows: &[Row]) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<22} {:<24} {:>12.2} {:>14.1} {:>10}",
+            "{:<28} {:<24} {:>12.2} {:>14.1} {:>10}",
             row.group,
             row.name,
             row.ns_per_element(),

@@ -73,14 +73,15 @@ impl Cmd {
     }
 }
 
-/// Names of the crates under `crates/` that have `tests/NAME.rs`, sorted.
-pub(crate) fn crates_with_test(name: &str) -> Result<Vec<String>, String> {
+/// Names of the crates under `crates/` whose manifest has a `cfg(loom)` dependency, sorted.
+pub(crate) fn loom_crates() -> Result<Vec<String>, String> {
     let dir = root().join("crates");
     let entries = fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut found = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
-        if path.join("tests").join(format!("{name}.rs")).is_file() {
+        let manifest = fs::read_to_string(path.join("Cargo.toml")).unwrap_or_default();
+        if manifest.contains("[target.'cfg(loom)'.dependencies]") {
             if let Some(crate_name) = path.file_name().and_then(OsStr::to_str) {
                 found.push(crate_name.to_owned());
             }

@@ -56,15 +56,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs each crate's loom suite, or just `only`'s.
+/// Runs each loom crate's models (unit tests and `tests/*.rs` built with `--cfg loom`), or
+/// just `only`'s. A crate is a loom crate when its manifest depends on loom under `cfg(loom)`.
 fn loom(only: Option<&str>) -> Result<(), String> {
-    let crates = cmd::crates_with_test("loom")?;
+    let crates = cmd::loom_crates()?;
     if crates.is_empty() {
-        return Err("no crate has a tests/loom.rs".into());
+        return Err("no crate depends on loom under cfg(loom)".into());
     }
     for name in crates.iter().filter(|name| only.is_none_or(|o| o == *name)) {
-        eprintln!("xtask: loom suite of {name}");
-        cmd::cargo(&["test", "-p", name, "--release", "--test", "loom"])
+        eprintln!("xtask: loom models of {name}");
+        cmd::cargo(&["test", "-p", name, "--release", "--lib", "--tests"])
             .env("RUSTFLAGS", "--cfg loom")
             .env("CARGO_TARGET_DIR", cmd::root().join("target/loom"))
             .env(

@@ -1,0 +1,567 @@
+//! [`Core`]: one reactor's state and its turn loop.
+//!
+//! # Who touches what
+//!
+//! A core belongs to one thread. While [`Core::block_on`] runs, the thread-local `CURRENT`
+//! points at it, so `spawn`, timers and wakers reach it without a handle. Its state sits in
+//! `Cell`s and `RefCell`s, and no borrow is ever held across user code: a task is taken out of
+//! its slot to be polled and put back after, and anything dropped (a finished task, a waker, a
+//! timer's waker) is dropped after its borrow ends, because drops run user code that may wake
+//! or spawn.
+//!
+//! # A turn
+//!
+//! 1. Poll the `block_on` future if it was woken.
+//! 2. Run queued tasks in FIFO order, at most `TASK_BUDGET` of them, and stop early once the
+//!    turn has used its time quota (checked every 16 polls), so a busy run queue cannot
+//!    starve I/O or timers.
+//! 3. Take the wakes other threads left in the inbox.
+//! 4. Fire due timers.
+//! 5. Call `epoll_wait`: with a zero timeout if work is queued, else until the next timer
+//!    (after the sleeping-flag handshake of [`Remote`](crate::remote::Remote)), optionally
+//!    after busy-polling for a while first.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location};
+use std::pin::pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::io::Io;
+use crate::join::{JoinError, JoinHandle};
+use crate::remote::Remote;
+use crate::stats::Stats;
+use crate::sys::{EDGE_READ, Epoll, EventFd, coarse_now};
+use crate::task::RawTask;
+use crate::timers::{TimerId, Timers};
+use crate::waker::{self, Entry, Key, MAX_TASKS, ReactorId};
+
+/// Tasks run per turn before I/O and timers are checked again.
+pub(crate) const TASK_BUDGET: usize = 256;
+/// The slot number of the `block_on` future's waker (never a task's).
+const MAIN_SLOT: usize = MAX_TASKS - 1;
+/// The epoll token of the doorbell.
+const DOORBELL_TOKEN: u64 = u64::MAX;
+
+thread_local! {
+    static CURRENT: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
+}
+
+/// One spawned task's slot.
+struct Slot {
+    /// Bumped when the slot is freed, so old keys stop matching.
+    generation: u32,
+    /// Whether a task lives here (it may be out being polled).
+    occupied: bool,
+    /// The task, unless it is being polled right now.
+    task: Option<RawTask>,
+    /// Whether its key is in the run queue.
+    queued: bool,
+    /// Set by an abort that arrived while the task was being polled.
+    aborted: bool,
+    /// Where the task was spawned, for stall reports.
+    spawned_at: &'static Location<'static>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+/// Configuration a core is made with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    pub(crate) time_quota: Duration,
+    pub(crate) stall_threshold: Duration,
+    pub(crate) busy_poll: Duration,
+}
+
+/// See the module docs.
+pub(crate) struct Core {
+    id: ReactorId,
+    entry: &'static Entry,
+    config: Config,
+    epoll: Epoll,
+    events: RefCell<Vec<libc::epoll_event>>,
+    tasks: RefCell<Tasks>,
+    run_queue: RefCell<VecDeque<Key>>,
+    main_woken: Cell<bool>,
+    timers: RefCell<Timers>,
+    inbox: RefCell<Vec<u64>>,
+    io: Io,
+    pub(crate) stats: Cell<Stats>,
+    last_stall_report: Cell<Option<Instant>>,
+    me: Weak<Core>,
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> std::io::Result<Rc<Core>> {
+        let epoll = Epoll::new()?;
+        let (id, entry) = waker::register(EventFd::new)?;
+        // Leftover wakes of a previous reactor with this index belong to a dead incarnation.
+        entry.remote.drain_into(&mut Vec::new());
+        let _ = entry.remote.doorbell().drain();
+        epoll.add(
+            std::os::fd::AsRawFd::as_raw_fd(entry.remote.doorbell()),
+            DOORBELL_TOKEN,
+            EDGE_READ,
+        )?;
+        Ok(Rc::new_cyclic(|me| Core {
+            id,
+            entry,
+            config,
+            epoll,
+            events: RefCell::new(Vec::with_capacity(256)),
+            tasks: RefCell::default(),
+            run_queue: RefCell::new(VecDeque::with_capacity(1024)),
+            main_woken: Cell::new(false),
+            timers: RefCell::default(),
+            inbox: RefCell::default(),
+            io: RefCell::default(),
+            stats: Cell::default(),
+            last_stall_report: Cell::new(None),
+            me: me.clone(),
+        }))
+    }
+
+    /// A weak handle to this core, for things that outlive a poll (timers, join handles).
+    pub(crate) fn weak(&self) -> Weak<Core> {
+        self.me.clone()
+    }
+
+    fn remote(&self) -> &Remote<EventFd> {
+        &self.entry.remote
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut Stats)) {
+        let mut stats = self.stats.get();
+        f(&mut stats);
+        self.stats.set(stats);
+    }
+
+    /// The core running on this thread, if any.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+        let ptr = CURRENT.with(Cell::get);
+        // SAFETY: `CURRENT` is non-null only while `block_on` runs on this thread, and that
+        // call holds `&Core` for as long as the pointer is set (the guard clears it).
+        f(unsafe { ptr.as_ref() })
+    }
+
+    // ===== spawning and waking =====
+
+    /// Spawns `future`; see [`crate::spawn`].
+    #[track_caller]
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let at = Location::caller();
+        let (promise, output) = ms_future::promise();
+        let task = async move {
+            let mut future = pin!(future);
+            let outcome = std::future::poll_fn(|cx| {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(payload) => Poll::Ready(Err(payload)),
+                }
+            })
+            .await;
+            match outcome {
+                Ok(value) => promise.set_value(Ok(value)),
+                Err(payload) => {
+                    let message = panic_message(&*payload);
+                    eprintln!("ms-reactor: a task spawned at {at} panicked: {message}");
+                    Core::with_current(|core| {
+                        if let Some(core) = core {
+                            core.bump(|s| s.tasks_panicked += 1);
+                        }
+                    });
+                    promise.set_value(Err(JoinError::Panicked(message)));
+                }
+            }
+        };
+        let key = self.insert(RawTask::new(task), at);
+        self.bump(|s| s.tasks_spawned += 1);
+        JoinHandle {
+            output,
+            core: self.me.clone(),
+            key,
+        }
+    }
+
+    fn insert(&self, task: RawTask, spawned_at: &'static Location<'static>) -> Key {
+        let mut tasks = self.tasks.borrow_mut();
+        let slot = match tasks.free.pop() {
+            Some(slot) => slot,
+            None => {
+                assert!(
+                    tasks.slots.len() < MAIN_SLOT,
+                    "more than {MAIN_SLOT} tasks alive on one reactor"
+                );
+                tasks.slots.push(Slot {
+                    generation: 0,
+                    occupied: false,
+                    task: None,
+                    queued: false,
+                    aborted: false,
+                    spawned_at,
+                });
+                tasks.slots.len() - 1
+            }
+        };
+        tasks.live += 1;
+        let entry = &mut tasks.slots[slot];
+        entry.occupied = true;
+        entry.task = Some(task);
+        entry.queued = true;
+        entry.aborted = false;
+        entry.spawned_at = spawned_at;
+        let key = Key::new(self.id, slot, entry.generation);
+        drop(tasks);
+        self.run_queue.borrow_mut().push_back(key);
+        key
+    }
+
+    /// Queues task `key` if it is alive and not queued yet.
+    fn schedule(&self, key: Key) -> bool {
+        if key.slot() == MAIN_SLOT {
+            self.main_woken.set(true);
+            return true;
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks.slots.get_mut(key.slot()) else {
+            return false;
+        };
+        if !slot.occupied || !key.matches(slot.generation) || slot.queued {
+            return false;
+        }
+        slot.queued = true;
+        drop(tasks);
+        self.run_queue.borrow_mut().push_back(key);
+        true
+    }
+
+    /// Aborts task `key`; see [`JoinHandle::abort`].
+    pub(crate) fn abort(&self, key: Key) {
+        let task = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.slots.get_mut(key.slot()) else {
+                return;
+            };
+            if !slot.occupied || !key.matches(slot.generation) {
+                return;
+            }
+            match slot.task.take() {
+                Some(task) => {
+                    Self::free_slot(&mut tasks, key.slot());
+                    task
+                }
+                // It is being polled: drop it when that poll returns.
+                None => {
+                    slot.aborted = true;
+                    return;
+                }
+            }
+        };
+        drop(task); // outside the borrow: dropping runs user code
+    }
+
+    fn free_slot(tasks: &mut Tasks, index: usize) {
+        let slot = &mut tasks.slots[index];
+        slot.occupied = false;
+        slot.queued = false;
+        slot.aborted = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        tasks.free.push(index);
+        tasks.live -= 1;
+    }
+
+    /// Number of tasks alive.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks.borrow().live
+    }
+
+    // ===== running =====
+
+    /// Polls task `key` once, if it is alive.
+    fn run(&self, key: Key) {
+        let mut task = {
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.slots.get_mut(key.slot()) else {
+                return;
+            };
+            if !slot.occupied || !key.matches(slot.generation) {
+                return;
+            }
+            slot.queued = false;
+            match slot.task.take() {
+                Some(task) => task,
+                None => return,
+            }
+        };
+        let waker = waker::waker(key);
+        let poll = task.poll(&mut Context::from_waker(&waker));
+        self.bump(|s| s.tasks_polled += 1);
+        let finished = {
+            let mut tasks = self.tasks.borrow_mut();
+            let slot = &mut tasks.slots[key.slot()];
+            if poll.is_ready() || slot.aborted {
+                Self::free_slot(&mut tasks, key.slot());
+                true
+            } else {
+                slot.task = Some(task);
+                return;
+            }
+        };
+        debug_assert!(finished);
+        drop(task); // outside the borrow: dropping runs user code
+    }
+
+    /// Runs queued tasks until the queue is empty, the budget is spent or the quota is used.
+    ///
+    /// Every poll is timed with the coarse clock (for the stall detector); the quota is checked
+    /// with the precise clock every 16 polls.
+    fn run_tasks(&self, turn_started: Instant) {
+        let mut last = coarse_now();
+        for ran in 0..TASK_BUDGET {
+            let Some(key) = self.run_queue.borrow_mut().pop_front() else {
+                return;
+            };
+            self.run(key);
+            let now = coarse_now();
+            self.check_stall(now.saturating_sub(last), key);
+            last = now;
+            if ran % 16 == 15 && turn_started.elapsed() >= self.config.time_quota {
+                return;
+            }
+        }
+    }
+
+    /// Reports a poll that held the thread past the threshold, at most once a second.
+    fn check_stall(&self, took: Duration, key: Key) {
+        if took < self.config.stall_threshold {
+            return;
+        }
+        self.bump(|s| s.stalls += 1);
+        let now = Instant::now();
+        let quiet = self
+            .last_stall_report
+            .get()
+            .is_none_or(|last| now - last >= Duration::from_secs(1));
+        if quiet {
+            self.last_stall_report.set(Some(now));
+            let at = self
+                .tasks
+                .borrow()
+                .slots
+                .get(key.slot())
+                .map_or_else(|| "?".to_owned(), |slot| slot.spawned_at.to_string());
+            eprintln!(
+                "ms-reactor: stall: a task spawned at {at} held the thread for {took:?} \
+                 (threshold {:?})",
+                self.config.stall_threshold
+            );
+        }
+    }
+
+    /// Moves wakes from other threads into the run queue.
+    fn drain_inbox(&self) {
+        if !self.remote().has_pending() {
+            return;
+        }
+        let mut inbox = self.inbox.take();
+        self.remote().drain_into(&mut inbox);
+        let mut woken = 0;
+        for &raw in &inbox {
+            let key = Key(raw);
+            if key.reactor() == self.id && self.schedule(key) {
+                woken += 1;
+            }
+        }
+        inbox.clear();
+        self.inbox.replace(inbox);
+        self.bump(|s| s.remote_wakes += woken);
+    }
+
+    /// Fires due timers and wakes their tasks.
+    fn fire_timers(&self, now: Instant) {
+        let mut wakers = Vec::new();
+        let fired = self.timers.borrow_mut().fire(now, &mut wakers);
+        if fired > 0 {
+            self.bump(|s| s.timers_fired += fired as u64);
+            for waker in wakers {
+                waker.wake();
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        self.main_woken.get() || !self.run_queue.borrow().is_empty()
+    }
+
+    /// Waits for I/O: not at all if work is queued, else until the next timer.
+    fn poll_io(&self, now: Instant) -> std::io::Result<()> {
+        let mut timeout = if self.has_work() {
+            Some(Duration::ZERO)
+        } else {
+            self.timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now))
+        };
+        if timeout != Some(Duration::ZERO) && !self.config.busy_poll.is_zero() {
+            // Busy-poll: look for I/O and wakes without sleeping for a while first.
+            let until = now + self.config.busy_poll;
+            while Instant::now() < until {
+                if self.wait_once(Some(Duration::ZERO))? > 0 || self.remote().has_pending() {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+            timeout = self
+                .timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+        }
+        let sleeping = timeout != Some(Duration::ZERO);
+        if sleeping && !self.remote().prepare_to_sleep() {
+            timeout = Some(Duration::ZERO);
+        }
+        let result = self.wait_once(timeout);
+        if sleeping {
+            self.remote().woke();
+            self.bump(|s| s.sleeps += 1);
+        }
+        result.map(drop)
+    }
+
+    /// One `epoll_wait`, dispatching what it returns; returns the number of events.
+    fn wait_once(&self, timeout: Option<Duration>) -> std::io::Result<usize> {
+        let mut events = self.events.take();
+        let result = self.epoll.wait(&mut events, timeout);
+        self.bump(|s| s.epoll_waits += 1);
+        let n = events.len();
+        let mut wakers = Vec::new();
+        let mut io_events = 0;
+        for event in &events {
+            let (token, bits) = (event.u64, event.events);
+            if token == DOORBELL_TOKEN {
+                self.remote().doorbell().drain()?;
+            } else {
+                io_events += 1;
+                self.io.borrow_mut().dispatch(token, bits, &mut wakers);
+            }
+        }
+        self.events.replace(events);
+        self.bump(|s| s.io_events += io_events);
+        for waker in wakers {
+            waker.wake(); // outside every borrow
+        }
+        result.map(|_| n)
+    }
+
+    pub(crate) fn io(&self) -> &Io {
+        &self.io
+    }
+
+    pub(crate) fn epoll(&self) -> &Epoll {
+        &self.epoll
+    }
+
+    /// Runs `main` to completion, with everything spawned on this core.
+    pub(crate) fn block_on<F: Future>(&self, main: F) -> F::Output {
+        struct Current(*const Core);
+        impl Drop for Current {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set(self.0));
+            }
+        }
+        let previous = CURRENT.with(|c| c.replace(self));
+        assert!(
+            previous.is_null(),
+            "block_on called inside a running reactor: nested event loops would starve it"
+        );
+        let _restore = Current(previous);
+        let mut main = pin!(main);
+        let main_waker: Waker = waker::waker(Key::new(self.id, MAIN_SLOT, 0));
+        self.main_woken.set(true);
+        loop {
+            if self.main_woken.replace(false) {
+                if let Poll::Ready(output) =
+                    main.as_mut().poll(&mut Context::from_waker(&main_waker))
+                {
+                    return output;
+                }
+            }
+            let turn = Instant::now();
+            self.run_tasks(turn);
+            self.drain_inbox();
+            let now = Instant::now();
+            self.fire_timers(now);
+            if let Err(e) = self.poll_io(now) {
+                // epoll_wait fails only on programming errors (a bad fd or buffer); say so and
+                // keep the loop alive rather than spin on the error.
+                eprintln!("ms-reactor: epoll_wait failed: {e}");
+            }
+            self.drain_inbox();
+        }
+    }
+
+    // ===== timers =====
+
+    pub(crate) fn timers(&self) -> &RefCell<Timers> {
+        &self.timers
+    }
+
+    pub(crate) fn remove_timer(&self, id: TimerId) {
+        let waker = self.timers.borrow_mut().remove(id);
+        drop(waker); // outside the borrow
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Drop every task (their handles resolve to Cancelled), outside the borrow.
+        let tasks: Vec<RawTask> = {
+            let mut tasks = self.tasks.borrow_mut();
+            tasks
+                .slots
+                .iter_mut()
+                .filter_map(|s| s.task.take())
+                .collect()
+        };
+        drop(tasks);
+        waker::unregister(self.id);
+    }
+}
+
+/// Wakes task `key` through the core running on this thread, if it is that task's reactor.
+pub(crate) fn wake_local(key: Key) -> bool {
+    Core::with_current(|core| match core {
+        Some(core) if core.id == key.reactor() => {
+            if core.schedule(key) {
+                core.bump(|s| s.local_wakes += 1);
+            }
+            true
+        }
+        _ => false,
+    })
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}

@@ -1,0 +1,89 @@
+//! [`JoinHandle`] and [`JoinError`]: the result of a spawned task.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Weak;
+use std::task::{Context, Poll};
+
+use ms_future::BrokenPromise;
+
+use crate::core::Core;
+use crate::waker::Key;
+
+/// Why a task has no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The task panicked; the message is the panic's payload if it was a string.
+    Panicked(String),
+    /// The task was aborted (or its reactor was dropped) before it finished.
+    Cancelled,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Panicked(message) => write!(f, "task panicked: {message}"),
+            Self::Cancelled => f.pad("task cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// The handle of a spawned task: await it for the task's output, [`abort`](Self::abort) it,
+/// or drop it to detach the task (which then runs to completion on its own).
+///
+/// # Examples
+///
+/// ```
+/// let reactor = ms_reactor::Reactor::new().unwrap();
+/// let answer = reactor.block_on(async {
+///     let handle = ms_reactor::spawn(async { 6 * 7 });
+///     handle.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+#[must_use = "dropping a JoinHandle detaches the task; use `let _ =` to say so"]
+pub struct JoinHandle<T> {
+    pub(crate) output: ms_future::Future<Result<T, JoinError>>,
+    pub(crate) core: Weak<Core>,
+    pub(crate) key: Key,
+}
+
+impl<T> JoinHandle<T> {
+    /// Stops the task: it is dropped at once (or, if it is the task running now, when its
+    /// current poll returns) and this handle resolves to [`JoinError::Cancelled`]. Aborting a
+    /// finished task does nothing.
+    pub fn abort(&self) {
+        if let Some(core) = self.core.upgrade() {
+            core.abort(self.key);
+        }
+    }
+
+    /// Whether the task has finished (its output, or its error, is ready).
+    pub fn is_finished(&self) -> bool {
+        self.output.is_ready()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.output)
+            .poll(cx)
+            .map(|outcome| match outcome {
+                Ok(result) => result,
+                Err(BrokenPromise) => Err(JoinError::Cancelled),
+            })
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

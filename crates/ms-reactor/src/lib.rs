@@ -1,0 +1,256 @@
+//! The per-core event loop of Mini-SeaStar: one [`Reactor`] per thread, running tasks,
+//! timers and (edge-triggered) epoll, with wakes from other threads through an inbox that
+//! rings the reactor's eventfd only when it sleeps.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let reactor = ms_reactor::Reactor::new().unwrap();
+//! let total = reactor.block_on(async {
+//!     let a = ms_reactor::spawn(async { 1 });
+//!     let b = ms_reactor::spawn(async {
+//!         ms_reactor::sleep(Duration::from_millis(1)).await;
+//!         2
+//!     });
+//!     ms_reactor::yield_now().await;
+//!     a.await.unwrap() + b.await.unwrap()
+//! });
+//! assert_eq!(total, 3);
+//! assert_eq!(reactor.stats().tasks_spawned, 2);
+//! ```
+//!
+//! # Types
+//!
+//! - [`Reactor`] (made by [`Reactor::new`] or a [`Builder`]): [`block_on`](Reactor::block_on),
+//!   [`spawn`](Reactor::spawn), [`stats`](Reactor::stats).
+//! - [`spawn`], [`yield_now`]: for code running inside a reactor. [`JoinHandle`] (await,
+//!   [`abort`](JoinHandle::abort), or drop to detach) and [`JoinError`].
+//! - [`sleep`], [`sleep_until`], [`Timer`], [`timeout`], [`interval`].
+//! - [`Registration`]: an fd registered once, edge-triggered, with cached [`Readiness`].
+//! - [`Stats`]: per-reactor counters.
+//!
+//! # Rules
+//!
+//! - A reactor and everything on it belong to one thread (`!Send`); wakers are `Send + Sync`
+//!   and may be woken from anywhere.
+//! - A task runs until it returns `Pending`; a turn runs at most 256 tasks (and stops early
+//!   after a 0.5 ms quota) before I/O and timers are polled again, so a busy task cannot starve
+//!   them. A poll longer than the stall threshold (25 ms) is reported on stderr, at most once
+//!   a second.
+//! - A panicking task is caught: the panic is reported, its [`JoinHandle`] resolves to
+//!   [`JoinError::Panicked`], and the reactor runs on.
+
+#![doc(test(no_crate_inject, attr(deny(warnings))))]
+
+mod core;
+mod io;
+mod join;
+mod remote;
+mod stats;
+mod sync;
+mod sys;
+mod task;
+mod time;
+mod timers;
+mod waker;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use io::{Readiness, Registration};
+pub use join::{JoinError, JoinHandle};
+pub use stats::Stats;
+pub use time::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout};
+
+use crate::core::{Config, Core};
+
+/// One thread's event loop. See the [crate docs](crate).
+pub struct Reactor {
+    core: Rc<Core>,
+}
+
+impl Reactor {
+    /// A reactor with the default settings (see [`Builder`]).
+    ///
+    /// # Errors
+    ///
+    /// If epoll or the eventfd cannot be created (for example, out of file descriptors), or
+    /// 1024 reactors are alive at once.
+    pub fn new() -> std::io::Result<Reactor> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure a reactor.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `future` to completion on this thread, running every task spawned meanwhile.
+    /// Tasks still pending when it returns stay on the reactor for the next `block_on`.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a running reactor (a nested event loop would starve it).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.core.block_on(future)
+    }
+
+    /// Spawns `future` on this reactor; it starts running at the next `block_on`.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.core.spawn(future)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.core.stats.get()
+    }
+
+    /// The number of tasks alive (spawned and not finished or aborted).
+    pub fn live_tasks(&self) -> usize {
+        self.core.live_tasks()
+    }
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("live_tasks", &self.live_tasks())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Settings for a [`Reactor`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let reactor = ms_reactor::Reactor::builder()
+///     .busy_poll(Duration::from_micros(50))
+///     .stall_threshold(Duration::from_millis(10))
+///     .build()
+///     .unwrap();
+/// assert_eq!(reactor.block_on(async { 1 }), 1);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// The defaults: 0.5 ms time quota per turn, 25 ms stall threshold, no busy-poll.
+    pub fn new() -> Builder {
+        Builder {
+            config: Config {
+                time_quota: Duration::from_micros(500),
+                stall_threshold: Duration::from_millis(25),
+                busy_poll: Duration::ZERO,
+            },
+        }
+    }
+
+    /// How long a turn may run tasks before it polls I/O and timers again.
+    pub fn time_quota(mut self, quota: Duration) -> Builder {
+        self.config.time_quota = quota;
+        self
+    }
+
+    /// A task poll longer than this is reported as a stall.
+    pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
+        self.config.stall_threshold = threshold;
+        self
+    }
+
+    /// How long an idle reactor polls for I/O and wakes before it sleeps in `epoll_wait`
+    /// (zero: sleep at once). Busy-polling trades a core's idle time for wake-up latency.
+    pub fn busy_poll(mut self, duration: Duration) -> Builder {
+        self.config.busy_poll = duration;
+        self
+    }
+
+    /// Makes the reactor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reactor::new`].
+    pub fn build(self) -> std::io::Result<Reactor> {
+        Ok(Reactor {
+            core: Core::new(self.config)?,
+        })
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Spawns `future` on the reactor running on this thread.
+///
+/// # Panics
+///
+/// If no reactor is running on this thread (call it inside [`Reactor::block_on`], or use
+/// [`Reactor::spawn`]).
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let at = std::panic::Location::caller();
+    Core::with_current(|core| match core {
+        Some(core) => core.spawn(future),
+        None => panic!("ms_reactor::spawn at {at} outside a running reactor"),
+    })
+}
+
+/// Lets the other queued tasks run before this one continues.
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use static_assertions::{assert_impl_all, assert_not_impl_any};
+
+    assert_not_impl_any!(Reactor: Send, Sync);
+    assert_not_impl_any!(JoinHandle<u8>: Send, Sync);
+    assert_not_impl_any!(Timer: Send, Sync);
+    assert_not_impl_any!(Registration: Send, Sync);
+    assert_impl_all!(std::task::Waker: Send, Sync);
+}

@@ -5,7 +5,8 @@
 //! builds the unit and integration test binaries and names them; each then runs under
 //! `valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite` (showing
 //! only definite leaks: std keeps a few thread records "possibly lost" at exit) with
-//! `PROPTEST_CASES=16`, so the proptest models stay quick under the emulator. Doc tests are
+//! `PROPTEST_CASES=16` and `MS_STRESS_DIVISOR=100` (multi-threaded stress tests run a
+//! hundredth of their rounds), so the tests stay quick under the emulator. Doc tests are
 //! not binaries and are not run.
 
 use std::env;
@@ -14,7 +15,7 @@ use std::process::{Command, Stdio};
 use crate::cmd;
 
 /// The crates checked when none is named.
-pub(crate) const CRATES: &[&str] = &["ms-alloc", "ms-ptr", "ms-packet", "ms-future"];
+pub(crate) const CRATES: &[&str] = &["ms-alloc", "ms-ptr", "ms-packet", "ms-future", "ms-reactor"];
 
 /// `valgrind [CRATE...]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -47,6 +48,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 ],
             )
             .env("PROPTEST_CASES", "16")
+            .env("MS_STRESS_DIVISOR", "100")
             .run()?;
             ran += 1;
         }

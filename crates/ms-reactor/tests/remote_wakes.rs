@@ -13,8 +13,19 @@ use ms_reactor::{Reactor, timeout};
 
 const MESSAGES: u64 = 1_000_000;
 
+/// `n`, divided by `MS_STRESS_DIVISOR` when set (valgrind runs use 100).
+fn scaled(n: u64) -> u64 {
+    let divisor = std::env::var("MS_STRESS_DIVISOR")
+        .ok()
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    (n / divisor).max(1)
+}
+
 #[test]
 fn a_million_foreign_wakes_none_lost() {
+    let messages = scaled(MESSAGES);
     let sent = Arc::new(AtomicU64::new(0));
     let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
     let reactor = Reactor::new().unwrap();
@@ -23,7 +34,7 @@ fn a_million_foreign_wakes_none_lost() {
             let sent = Arc::clone(&sent);
             let waker = Arc::clone(&waker);
             thread::spawn(move || {
-                for i in 1..=MESSAGES {
+                for i in 1..=messages {
                     sent.store(i, Ordering::Release);
                     if let Some(w) = waker.lock().unwrap().as_ref() {
                         w.wake_by_ref();
@@ -36,7 +47,7 @@ fn a_million_foreign_wakes_none_lost() {
             // Register before looking, so a message after the look is announced by a wake.
             *waker.lock().unwrap() = Some(cx.waker().clone());
             seen = sent.load(Ordering::Acquire);
-            if seen == MESSAGES {
+            if seen == messages {
                 Poll::Ready(seen)
             } else {
                 Poll::Pending
@@ -48,7 +59,7 @@ fn a_million_foreign_wakes_none_lost() {
     });
     assert_eq!(
         received,
-        Ok(MESSAGES),
+        Ok(messages),
         "a wake was lost: the reactor stayed asleep"
     );
     let stats = reactor.stats();
@@ -60,7 +71,7 @@ fn a_million_foreign_wakes_none_lost() {
 /// message must get through the sleeping-flag handshake and the eventfd.
 #[test]
 fn every_ping_wakes_a_sleeping_reactor() {
-    const ROUNDS: u64 = 100_000;
+    let rounds = scaled(100_000);
     let sent = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
     let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
@@ -68,7 +79,7 @@ fn every_ping_wakes_a_sleeping_reactor() {
     let pinger = {
         let (sent, acked, waker) = (Arc::clone(&sent), Arc::clone(&acked), Arc::clone(&waker));
         thread::spawn(move || {
-            for i in 1..=ROUNDS {
+            for i in 1..=rounds {
                 while acked.load(Ordering::Acquire) != i - 1 {
                     std::hint::spin_loop();
                 }
@@ -85,7 +96,7 @@ fn every_ping_wakes_a_sleeping_reactor() {
             *waker.lock().unwrap() = Some(cx.waker().clone());
             let now = sent.load(Ordering::Acquire);
             acked.store(now, Ordering::Release);
-            if now == ROUNDS {
+            if now == rounds {
                 Poll::Ready(now)
             } else {
                 Poll::Pending
@@ -95,7 +106,7 @@ fn every_ping_wakes_a_sleeping_reactor() {
     pinger.join().unwrap();
     assert_eq!(
         result,
-        Ok(ROUNDS),
+        Ok(rounds),
         "a wake was lost: the reactor stayed asleep"
     );
     assert!(

@@ -93,6 +93,9 @@ pub(crate) struct Core {
     main_woken: Cell<bool>,
     timers: RefCell<Timers>,
     inbox: RefCell<Vec<u64>>,
+    /// Scratch space for wakers collected under a borrow and woken after it (reused, so a
+    /// turn does not allocate).
+    wake_scratch: RefCell<Vec<Waker>>,
     io: Io,
     pub(crate) stats: Cell<Stats>,
     last_stall_report: Cell<Option<Instant>>,
@@ -106,11 +109,14 @@ impl Core {
         // Leftover wakes of a previous reactor with this index belong to a dead incarnation.
         entry.remote.drain_into(&mut Vec::new());
         let _ = entry.remote.doorbell().drain();
-        epoll.add(
+        if let Err(e) = epoll.add(
             std::os::fd::AsRawFd::as_raw_fd(entry.remote.doorbell()),
             DOORBELL_TOKEN,
             EDGE_READ,
-        )?;
+        ) {
+            waker::unregister(id);
+            return Err(e);
+        }
         Ok(Rc::new_cyclic(|me| Core {
             id,
             entry,
@@ -122,6 +128,7 @@ impl Core {
             main_woken: Cell::new(false),
             timers: RefCell::default(),
             inbox: RefCell::default(),
+            wake_scratch: RefCell::new(Vec::with_capacity(64)),
             io: RefCell::default(),
             stats: Cell::default(),
             last_stall_report: Cell::new(None),
@@ -392,14 +399,20 @@ impl Core {
 
     /// Fires due timers and wakes their tasks.
     fn fire_timers(&self, now: Instant) {
-        let mut wakers = Vec::new();
+        let mut wakers = self.wake_scratch.take();
         let fired = self.timers.borrow_mut().fire(now, &mut wakers);
         if fired > 0 {
             self.bump(|s| s.timers_fired += fired as u64);
-            for waker in wakers {
-                waker.wake();
-            }
         }
+        self.wake_all(wakers);
+    }
+
+    /// Wakes (outside every borrow) and gives the scratch vector back.
+    fn wake_all(&self, mut wakers: Vec<Waker>) {
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+        self.wake_scratch.replace(wakers);
     }
 
     fn has_work(&self) -> bool {
@@ -417,8 +430,12 @@ impl Core {
                 .map(|d| d.saturating_duration_since(now))
         };
         if timeout != Some(Duration::ZERO) && !self.config.busy_poll.is_zero() {
-            // Busy-poll: look for I/O and wakes without sleeping for a while first.
-            let until = now + self.config.busy_poll;
+            // Busy-poll: look for I/O and wakes without sleeping for a while first (never past
+            // the next timer).
+            let mut until = now.checked_add(self.config.busy_poll).unwrap_or(now);
+            if let Some(deadline) = self.timers.borrow().next_deadline() {
+                until = until.min(deadline);
+            }
             while Instant::now() < until {
                 if self.wait_once(Some(Duration::ZERO))? > 0 || self.remote().has_pending() {
                     return Ok(());
@@ -431,8 +448,8 @@ impl Core {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
         }
-        let sleeping = timeout != Some(Duration::ZERO);
-        if sleeping && !self.remote().prepare_to_sleep() {
+        let sleeping = timeout != Some(Duration::ZERO) && self.remote().prepare_to_sleep();
+        if !sleeping {
             timeout = Some(Duration::ZERO);
         }
         let result = self.wait_once(timeout);
@@ -449,12 +466,16 @@ impl Core {
         let result = self.epoll.wait(&mut events, timeout);
         self.bump(|s| s.epoll_waits += 1);
         let n = events.len();
-        let mut wakers = Vec::new();
+        let mut wakers = self.wake_scratch.take();
         let mut io_events = 0;
         for event in &events {
             let (token, bits) = (event.u64, event.events);
             if token == DOORBELL_TOKEN {
-                self.remote().doorbell().drain()?;
+                if let Err(e) = self.remote().doorbell().drain() {
+                    // Reading an eventfd fails only if it is broken; keep dispatching the
+                    // other events rather than lose them.
+                    eprintln!("ms-reactor: cannot drain the doorbell: {e}");
+                }
             } else {
                 io_events += 1;
                 self.io.borrow_mut().dispatch(token, bits, &mut wakers);
@@ -462,9 +483,7 @@ impl Core {
         }
         self.events.replace(events);
         self.bump(|s| s.io_events += io_events);
-        for waker in wakers {
-            waker.wake(); // outside every borrow
-        }
+        self.wake_all(wakers);
         result.map(|_| n)
     }
 
@@ -484,11 +503,13 @@ impl Core {
                 CURRENT.with(|c| c.set(self.0));
             }
         }
-        let previous = CURRENT.with(|c| c.replace(self));
+        // Check before setting: a refused nested call must leave the running core in place
+        // (its panic may be caught by the outer reactor's task, which then runs on).
         assert!(
-            previous.is_null(),
+            CURRENT.with(Cell::get).is_null(),
             "block_on called inside a running reactor: nested event loops would starve it"
         );
+        let previous = CURRENT.with(|c| c.replace(self));
         let _restore = Current(previous);
         let mut main = pin!(main);
         let main_waker: Waker = waker::waker(Key::new(self.id, MAIN_SLOT, 0));
@@ -529,6 +550,10 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        // Give the index back first, so a panicking task drop below cannot leak it; wakes
+        // raised while the tasks drop go to the inbox, which the next user of the index
+        // drains (their incarnation is stale).
+        waker::unregister(self.id);
         // Drop every task (their handles resolve to Cancelled), outside the borrow.
         let tasks: Vec<RawTask> = {
             let mut tasks = self.tasks.borrow_mut();
@@ -539,7 +564,6 @@ impl Drop for Core {
                 .collect()
         };
         drop(tasks);
-        waker::unregister(self.id);
     }
 }
 

@@ -135,9 +135,14 @@ fn split(token: u64) -> (usize, u32) {
     ((token & 0xFFFF_FFFF) as usize, (token >> 32) as u32)
 }
 
-/// An fd registered with the reactor running on this thread. The fd itself stays owned by
-/// the caller and must outlive the registration (drop the registration first: it removes the
-/// fd from epoll).
+/// An I/O object (anything with an fd) registered with the reactor running on this thread.
+/// The registration owns the object, so its fd cannot be closed (and its number reused by
+/// another socket) while it is still in the epoll interest list: dropping the registration
+/// deregisters the fd first, then drops the object; [`into_inner`](Self::into_inner) gives
+/// it back deregistered.
+///
+/// One task may wait for each direction at a time: a second waiter for the same direction
+/// replaces the first one's waker.
 ///
 /// # Examples
 ///
@@ -146,12 +151,12 @@ fn split(token: u64) -> (usize, u32) {
 /// # use std::os::unix::net::UnixStream;
 /// # let reactor = ms_reactor::Reactor::new().unwrap();
 /// # reactor.block_on(async {
-/// let (mut a, b) = UnixStream::pair().unwrap();
+/// let (a, b) = UnixStream::pair().unwrap();
 /// a.set_nonblocking(true).unwrap();
-/// let registration = ms_reactor::Registration::new(&a).unwrap();
+/// let registration = ms_reactor::Registration::new(a).unwrap();
 /// registration.readable().await;
 /// let mut buf = [0; 64];
-/// match a.read(&mut buf) {
+/// match registration.get_ref().read(&mut buf) {
 ///     Ok(n) if n < buf.len() => registration.clear_readable(), // drained
 ///     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => registration.clear_readable(),
 ///     _ => {}
@@ -159,23 +164,25 @@ fn split(token: u64) -> (usize, u32) {
 /// # drop(b);
 /// # });
 /// ```
-pub struct Registration {
+pub struct Registration<T: AsRawFd> {
+    /// `Some` until `into_inner`.
+    io: Option<T>,
     fd: RawFd,
     index: usize,
     generation: u32,
     core: Weak<Core>,
 }
 
-impl Registration {
-    /// Registers `fd` (which must be non-blocking) for read, write and hang-up readiness,
-    /// edge-triggered, with the reactor running on this thread.
+impl<T: AsRawFd> Registration<T> {
+    /// Registers `io`'s fd (which must be non-blocking) for read, write and hang-up
+    /// readiness, edge-triggered, with the reactor running on this thread.
     ///
     /// # Errors
     ///
     /// `epoll_ctl`'s error (e.g. the fd is already registered, or is not pollable), or an
-    /// error of kind `Other` if no reactor is running on this thread.
-    pub fn new(fd: &impl AsRawFd) -> io::Result<Registration> {
-        let fd = fd.as_raw_fd();
+    /// error of kind `Other` if no reactor is running on this thread; `io` is dropped then.
+    pub fn new(io: T) -> io::Result<Registration<T>> {
+        let fd = io.as_raw_fd();
         Core::with_current(|core| {
             let core = core.ok_or_else(|| io::Error::other("no reactor running on this thread"))?;
             let (index, generation) = core.io().borrow_mut().insert();
@@ -185,12 +192,39 @@ impl Registration {
                 return Err(e);
             }
             Ok(Registration {
+                io: Some(io),
                 fd,
                 index,
                 generation,
                 core: core.weak(),
             })
         })
+    }
+
+    /// The registered object.
+    pub fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("present until into_inner")
+    }
+
+    /// The registered object, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.io.as_mut().expect("present until into_inner")
+    }
+
+    /// Deregisters the fd and gives the object back.
+    pub fn into_inner(mut self) -> T {
+        self.deregister();
+        self.io.take().expect("present until into_inner")
+    }
+
+    fn deregister(&mut self) {
+        if let Some(core) = self.core.upgrade() {
+            // The object still owns its fd, so this removes exactly our registration.
+            let _ = core.epoll().delete(self.fd);
+            let wakers = core.io().borrow_mut().remove(self.index, self.generation);
+            drop(wakers);
+        }
+        self.core = Weak::new();
     }
 
     fn with_slot<R>(&self, f: impl FnOnce(Option<&mut IoSlot>) -> R) -> R {
@@ -236,6 +270,8 @@ impl Registration {
             let waker = waiter(slot);
             match waker {
                 Some(w) if w.will_wake(cx.waker()) => Ok(None),
+                // Cloning a std-made waker runs no user code that could reach this reactor's
+                // tables; a custom waker that did would panic on the borrow, not corrupt it.
                 _ => Ok(waker.replace(cx.waker().clone())),
             }
         });
@@ -277,19 +313,14 @@ impl Registration {
     }
 }
 
-impl Drop for Registration {
+impl<T: AsRawFd> Drop for Registration<T> {
     fn drop(&mut self) {
-        if let Some(core) = self.core.upgrade() {
-            // The fd may already be closed by its owner; then the kernel dropped it from the
-            // interest list itself, and the error is expected.
-            let _ = core.epoll().delete(self.fd);
-            let wakers = core.io().borrow_mut().remove(self.index, self.generation);
-            drop(wakers);
-        }
+        // Deregister before the object (and its fd) is dropped.
+        self.deregister();
     }
 }
 
-impl fmt::Debug for Registration {
+impl<T: AsRawFd> fmt::Debug for Registration<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registration")
             .field("fd", &self.fd)

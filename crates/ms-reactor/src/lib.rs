@@ -251,6 +251,6 @@ mod tests {
     assert_not_impl_any!(Reactor: Send, Sync);
     assert_not_impl_any!(JoinHandle<u8>: Send, Sync);
     assert_not_impl_any!(Timer: Send, Sync);
-    assert_not_impl_any!(Registration: Send, Sync);
+    assert_not_impl_any!(Registration<std::os::unix::net::UnixStream>: Send, Sync);
     assert_impl_all!(std::task::Waker: Send, Sync);
 }

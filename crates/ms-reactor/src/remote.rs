@@ -21,7 +21,7 @@
 //! the other side's store. So either the reactor sees the message and stays awake, or the
 //! sender sees the reactor asleep and rings: a message sent as the reactor falls asleep is
 //! never stranded. (loom models `fence(SeqCst)` but not SeqCst loads and stores, hence
-//! explicit fences.) `tests/loom.rs` checks it.
+//! explicit fences.) The loom models at the bottom of this file check it.
 //!
 //! Drain: `pending = false`, then take the inbox under the lock. A push racing with it either
 //! lands in what is taken or sets `pending` again after it, so nothing is left behind

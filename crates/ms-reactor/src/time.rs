@@ -39,7 +39,16 @@ pub struct Timer {
 /// assert!(start.elapsed() >= Duration::from_millis(5));
 /// ```
 pub fn sleep(duration: Duration) -> Timer {
-    sleep_until(Instant::now() + duration)
+    sleep_until(deadline_after(duration))
+}
+
+/// `now + duration`, or about a century from now if that overflows: a huge duration means
+/// "never", not a panic.
+fn deadline_after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// A timer that completes at `deadline`.
@@ -90,30 +99,41 @@ impl Future for Timer {
             return Poll::Ready(());
         }
         let this = &mut *self;
-        let ready = Core::with_current(|core| {
-            let core = core.expect("ms_reactor::Timer polled outside a running reactor");
-            match &this.registered {
-                Some((_, id)) => {
-                    let mut timers = core.timers().borrow_mut();
-                    if timers.has_fired(*id) {
-                        return true;
-                    }
-                    timers.set_waker(*id, cx.waker());
-                    false
-                }
-                None => {
-                    if Instant::now() >= this.deadline {
-                        return true;
-                    }
-                    let id = core
-                        .timers()
-                        .borrow_mut()
-                        .insert(this.deadline, cx.waker().clone());
-                    this.registered = Some((core.weak(), id));
-                    false
-                }
-            }
+        let here = Core::with_current(|core| {
+            core.expect("ms_reactor::Timer polled outside a running reactor")
+                .weak()
         });
+        // Registered with another reactor (polled there before)? Move it to this one.
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|(owner, _)| !Weak::ptr_eq(owner, &here))
+        {
+            this.unregister();
+        }
+        let core = here.upgrade().expect("the running reactor is alive");
+        let ready = match this.registered {
+            Some((_, id)) => {
+                let (fired, same_waker) = {
+                    let timers = core.timers().borrow();
+                    (timers.has_fired(id), timers.has_waker(id, cx.waker()))
+                };
+                if !fired && !same_waker {
+                    // Clone and drop wakers outside the borrow: both are user code.
+                    let new = cx.waker().clone();
+                    let old = core.timers().borrow_mut().replace_waker(id, new);
+                    drop(old);
+                }
+                fired
+            }
+            None if Instant::now() >= this.deadline => true,
+            None => {
+                let waker = cx.waker().clone();
+                let id = core.timers().borrow_mut().insert(this.deadline, waker);
+                this.registered = Some((here, id));
+                false
+            }
+        };
         if ready {
             this.fired = true;
             Poll::Ready(())
@@ -209,12 +229,16 @@ impl Interval {
     pub async fn tick(&mut self) -> Instant {
         (&mut self.timer).await;
         let tick = self.timer.deadline();
-        let mut next = tick + self.period;
         let now = Instant::now();
-        if next <= now {
-            let behind = (now - tick).as_nanos() / self.period.as_nanos();
-            next = tick + self.period * u32::try_from(behind + 1).unwrap_or(u32::MAX);
-        }
+        let next = if now < tick + self.period {
+            tick + self.period
+        } else {
+            // Behind: skip to the first multiple of the period after now.
+            let period = self.period.as_nanos();
+            let late = (now - tick).as_nanos() % period;
+            let to_next = u64::try_from(period - late).unwrap_or(u64::MAX);
+            now + Duration::from_nanos(to_next)
+        };
         self.timer.reset(next);
         tick
     }

@@ -75,13 +75,20 @@ impl Timers {
         self.live(id).is_some_and(|e| e.pos == FIRED)
     }
 
-    /// Replaces the waker of a timer that has not fired.
-    pub(crate) fn set_waker(&mut self, id: TimerId, waker: &Waker) {
-        if let Some(entry) = self.entries.get_mut(id.index).filter(|e| e.seq == id.seq) {
-            match &mut entry.waker {
-                Some(old) if old.will_wake(waker) => {}
-                slot => *slot = Some(waker.clone()),
-            }
+    /// Whether timer `id`'s waker would wake `waker`'s task already.
+    pub(crate) fn has_waker(&self, id: TimerId, waker: &Waker) -> bool {
+        self.live(id)
+            .and_then(|e| e.waker.as_ref())
+            .is_some_and(|w| w.will_wake(waker))
+    }
+
+    /// Replaces the waker of a timer; returns the old one (or `waker` itself for an unknown
+    /// timer) for the caller to drop outside any borrow: a waker's drop is user code, and so
+    /// is its clone, which the caller makes before borrowing.
+    pub(crate) fn replace_waker(&mut self, id: TimerId, waker: Waker) -> Option<Waker> {
+        match self.entries.get_mut(id.index).filter(|e| e.seq == id.seq) {
+            Some(entry) => entry.waker.replace(waker),
+            None => Some(waker),
         }
     }
 

@@ -129,8 +129,16 @@ pub(crate) fn register(
     let slot = &REGISTRY[usize::from(index)];
     let mut entry = slot.load(Ordering::Acquire);
     if entry.is_null() {
+        let bell = match doorbell() {
+            Ok(bell) => bell,
+            Err(e) => {
+                // Out of fds, say: give the index back so failures cannot use them all up.
+                free.0.push(index);
+                return Err(e);
+            }
+        };
         let fresh = Box::leak(Box::new(Entry {
-            remote: Remote::new(doorbell()?),
+            remote: Remote::new(bell),
             incarnation: AtomicU32::new(0),
         }));
         entry = fresh;

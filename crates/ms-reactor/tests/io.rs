@@ -11,9 +11,9 @@ use ms_reactor::{Reactor, Registration, spawn};
 fn readiness_follows_data_and_hang_up() {
     let reactor = Reactor::new().unwrap();
     reactor.block_on(async {
-        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
-        let registration = Registration::new(&a).unwrap();
+        let registration = Registration::new(a).unwrap();
 
         // Writable at once (an empty socket buffer); not readable yet.
         registration.writable().await;
@@ -24,7 +24,7 @@ fn readiness_follows_data_and_hang_up() {
             let mut buf = [0u8; 4];
             loop {
                 let ready = registration.readable().await;
-                match a.read(&mut buf) {
+                match registration.get_ref().read(&mut buf) {
                     Ok(0) => {
                         assert!(ready.read_closed, "end of stream comes with read_closed");
                         return got;
@@ -53,15 +53,17 @@ fn readiness_follows_data_and_hang_up() {
 #[test]
 fn registering_twice_or_outside_a_reactor_is_an_error() {
     let (a, _b) = UnixStream::pair().unwrap();
-    let outside = Registration::new(&a).unwrap_err();
+    let outside = Registration::new(a.try_clone().unwrap()).unwrap_err();
     assert_eq!(outside.kind(), ErrorKind::Other);
     let reactor = Reactor::new().unwrap();
     reactor.block_on(async {
-        let first = Registration::new(&a).unwrap();
-        let second = Registration::new(&a).unwrap_err();
+        let first = Registration::new(a).unwrap();
+        // A second registration of the same fd (borrowed) is refused by epoll.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(first.get_ref());
+        let second = Registration::new(fd).unwrap_err();
         assert_eq!(second.raw_os_error(), Some(libc::EEXIST));
-        drop(first);
-        // Dropped: registering again works.
-        let _again = Registration::new(&a).unwrap();
+        // Taken back out, deregistered: registering again works.
+        let a = first.into_inner();
+        let _again = Registration::new(a).unwrap();
     });
 }

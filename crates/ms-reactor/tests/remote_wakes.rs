@@ -62,8 +62,6 @@ fn a_million_foreign_wakes_none_lost() {
         Ok(messages),
         "a wake was lost: the reactor stayed asleep"
     );
-    let stats = reactor.stats();
-    assert!(stats.remote_wakes > 0, "wakes came through the inbox");
 }
 
 /// Ping-pong: the other thread sends message `i` only after the reactor has acknowledged
@@ -108,9 +106,5 @@ fn every_ping_wakes_a_sleeping_reactor() {
         result,
         Ok(rounds),
         "a wake was lost: the reactor stayed asleep"
-    );
-    assert!(
-        reactor.stats().sleeps > 0,
-        "the reactor really slept between pings"
     );
 }

@@ -437,7 +437,7 @@ impl Core {
                 until = until.min(deadline);
             }
             while Instant::now() < until {
-                if self.wait_once(Some(Duration::ZERO))? > 0 || self.remote().has_pending() {
+                if self.remote().has_pending() || self.wait_once(Some(Duration::ZERO))? > 0 {
                     return Ok(());
                 }
                 std::hint::spin_loop();
@@ -448,10 +448,12 @@ impl Core {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
         }
-        let sleeping = timeout != Some(Duration::ZERO) && self.remote().prepare_to_sleep();
-        if !sleeping {
-            timeout = Some(Duration::ZERO);
+        if timeout != Some(Duration::ZERO) && !self.remote().prepare_to_sleep() {
+            // A wake from another thread is pending: take it now, without a syscall. (The
+            // turns it starts have work queued, so they poll I/O with a zero timeout.)
+            return Ok(());
         }
+        let sleeping = timeout != Some(Duration::ZERO);
         let result = self.wait_once(timeout);
         if sleeping {
             self.remote().woke();

@@ -212,3 +212,19 @@ fn dropping_the_reactor_cancels_its_tasks() {
     let other = Reactor::new().unwrap();
     assert_eq!(other.block_on(handle), Err(JoinError::Cancelled));
 }
+
+#[test]
+fn a_poll_that_holds_the_thread_is_counted_as_a_stall() {
+    // The task blocks the thread for 60 ms, three times the threshold: whatever the coarse
+    // clock's resolution (a few ms), the poll is measured above it.
+    let reactor = Reactor::builder()
+        .stall_threshold(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    reactor.block_on(async {
+        spawn(async { std::thread::sleep(Duration::from_millis(60)) })
+            .await
+            .unwrap();
+    });
+    assert!(reactor.stats().stalls >= 1);
+}

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::io::Io;
 use crate::join::{JoinError, JoinHandle};
 use crate::remote::Remote;
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats, add};
 use crate::sys::{EDGE_READ, Epoll, EventFd, coarse_now};
 use crate::task::RawTask;
 use crate::timers::{TimerId, Timers};
@@ -97,7 +97,7 @@ pub(crate) struct Core {
     /// turn does not allocate).
     wake_scratch: RefCell<Vec<Waker>>,
     io: Io,
-    pub(crate) stats: Cell<Stats>,
+    counters: Counters,
     last_stall_report: Cell<Option<Instant>>,
     me: Weak<Core>,
 }
@@ -130,7 +130,7 @@ impl Core {
             inbox: RefCell::default(),
             wake_scratch: RefCell::new(Vec::with_capacity(64)),
             io: RefCell::default(),
-            stats: Cell::default(),
+            counters: Counters::default(),
             last_stall_report: Cell::new(None),
             me: me.clone(),
         }))
@@ -145,10 +145,9 @@ impl Core {
         &self.entry.remote
     }
 
-    fn bump(&self, f: impl FnOnce(&mut Stats)) {
-        let mut stats = self.stats.get();
-        f(&mut stats);
-        self.stats.set(stats);
+    /// The counters so far.
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot()
     }
 
     /// The core running on this thread, if any.
@@ -187,7 +186,7 @@ impl Core {
                     eprintln!("ms-reactor: a task spawned at {at} panicked: {message}");
                     Core::with_current(|core| {
                         if let Some(core) = core {
-                            core.bump(|s| s.tasks_panicked += 1);
+                            add(&core.counters.tasks_panicked, 1);
                         }
                     });
                     promise.set_value(Err(JoinError::Panicked(message)));
@@ -195,7 +194,7 @@ impl Core {
             }
         };
         let key = self.insert(RawTask::new(task), at);
-        self.bump(|s| s.tasks_spawned += 1);
+        add(&self.counters.tasks_spawned, 1);
         JoinHandle {
             output,
             core: self.me.clone(),
@@ -315,7 +314,7 @@ impl Core {
         };
         let waker = waker::waker(key);
         let poll = task.poll(&mut Context::from_waker(&waker));
-        self.bump(|s| s.tasks_polled += 1);
+        add(&self.counters.tasks_polled, 1);
         let finished = {
             let mut tasks = self.tasks.borrow_mut();
             let slot = &mut tasks.slots[key.slot()];
@@ -356,7 +355,7 @@ impl Core {
         if took < self.config.stall_threshold {
             return;
         }
-        self.bump(|s| s.stalls += 1);
+        add(&self.counters.stalls, 1);
         let now = Instant::now();
         let quiet = self
             .last_stall_report
@@ -394,7 +393,7 @@ impl Core {
         }
         inbox.clear();
         self.inbox.replace(inbox);
-        self.bump(|s| s.remote_wakes += woken);
+        add(&self.counters.remote_wakes, woken);
     }
 
     /// Fires due timers and wakes their tasks.
@@ -402,7 +401,7 @@ impl Core {
         let mut wakers = self.wake_scratch.take();
         let fired = self.timers.borrow_mut().fire(now, &mut wakers);
         if fired > 0 {
-            self.bump(|s| s.timers_fired += fired as u64);
+            add(&self.counters.timers_fired, fired as u64);
         }
         self.wake_all(wakers);
     }
@@ -457,7 +456,7 @@ impl Core {
         let result = self.wait_once(timeout);
         if sleeping {
             self.remote().woke();
-            self.bump(|s| s.sleeps += 1);
+            add(&self.counters.sleeps, 1);
         }
         result.map(drop)
     }
@@ -466,7 +465,7 @@ impl Core {
     fn wait_once(&self, timeout: Option<Duration>) -> std::io::Result<usize> {
         let mut events = self.events.take();
         let result = self.epoll.wait(&mut events, timeout);
-        self.bump(|s| s.epoll_waits += 1);
+        add(&self.counters.epoll_waits, 1);
         let n = events.len();
         let mut wakers = self.wake_scratch.take();
         let mut io_events = 0;
@@ -484,7 +483,7 @@ impl Core {
             }
         }
         self.events.replace(events);
-        self.bump(|s| s.io_events += io_events);
+        add(&self.counters.io_events, io_events);
         self.wake_all(wakers);
         result.map(|_| n)
     }
@@ -574,7 +573,7 @@ pub(crate) fn wake_local(key: Key) -> bool {
     Core::with_current(|core| match core {
         Some(core) if core.id == key.reactor() => {
             if core.schedule(key) {
-                core.bump(|s| s.local_wakes += 1);
+                add(&core.counters.local_wakes, 1);
             }
             true
         }

@@ -113,7 +113,7 @@ impl Reactor {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        self.core.stats.get()
+        self.core.stats()
     }
 
     /// The number of tasks alive (spawned and not finished or aborted).

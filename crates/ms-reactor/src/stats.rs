@@ -1,5 +1,7 @@
 //! [`Stats`]: what one reactor has done, for programs to read and export.
 
+use std::cell::Cell;
+
 /// Counters of one reactor since it was made. Read them with
 /// [`Reactor::stats`](crate::Reactor::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,4 +26,44 @@ pub struct Stats {
     pub timers_fired: u64,
     /// Polls that held the thread longer than the stall threshold.
     pub stalls: u64,
+}
+
+/// The live counters of one reactor: a `Cell` each, so counting costs one add, not a copy
+/// of the whole [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) tasks_spawned: Cell<u64>,
+    pub(crate) tasks_polled: Cell<u64>,
+    pub(crate) tasks_panicked: Cell<u64>,
+    pub(crate) local_wakes: Cell<u64>,
+    pub(crate) remote_wakes: Cell<u64>,
+    pub(crate) epoll_waits: Cell<u64>,
+    pub(crate) sleeps: Cell<u64>,
+    pub(crate) io_events: Cell<u64>,
+    pub(crate) timers_fired: Cell<u64>,
+    pub(crate) stalls: Cell<u64>,
+}
+
+/// Adds `n` to a counter.
+#[inline]
+pub(crate) fn add(counter: &Cell<u64>, n: u64) {
+    counter.set(counter.get().wrapping_add(n));
+}
+
+impl Counters {
+    /// A copy of every counter.
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            tasks_spawned: self.tasks_spawned.get(),
+            tasks_polled: self.tasks_polled.get(),
+            tasks_panicked: self.tasks_panicked.get(),
+            local_wakes: self.local_wakes.get(),
+            remote_wakes: self.remote_wakes.get(),
+            epoll_waits: self.epoll_waits.get(),
+            sleeps: self.sleeps.get(),
+            io_events: self.io_events.get(),
+            timers_fired: self.timers_fired.get(),
+            stalls: self.stalls.get(),
+        }
+    }
 }

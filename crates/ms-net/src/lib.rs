@@ -35,13 +35,16 @@
 //!   [`read_packet`](TcpStream::read_packet), [`write_all`](TcpStream::write_all),
 //!   [`write_packet`](TcpStream::write_packet), [`shutdown_write`](TcpStream::shutdown_write),
 //!   peer and local addresses, `TCP_NODELAY`.
+//! - [`serve`]: a core's accept loop, a task per connection, with a connection limit.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
 mod listener;
+mod serve;
 mod stream;
 
 pub use listener::{DEFAULT_BACKLOG, TcpListener};
+pub use serve::serve;
 pub use stream::TcpStream;
 
 #[cfg(test)]

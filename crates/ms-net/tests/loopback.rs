@@ -245,3 +245,46 @@ fn raise_fd_limit(want: u64) {
         assert_eq!(rc, 0);
     }
 }
+
+#[test]
+fn serve_holds_connections_past_the_limit_in_the_backlog() {
+    use std::cell::Cell;
+    let reactor = Reactor::new().unwrap();
+    reactor.block_on(async {
+        let listener = TcpListener::bind(local()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Rc::new(Cell::new(0usize));
+        let server = {
+            let accepted = Rc::clone(&accepted);
+            spawn(ms_net::serve(listener, 2, move |stream, _| {
+                accepted.set(accepted.get() + 1);
+                async move {
+                    // Serve until the client closes.
+                    let _ = read_to_end(&stream).await;
+                }
+            }))
+        };
+        let settle = || async {
+            for _ in 0..200 {
+                ms_reactor::yield_now().await;
+            }
+        };
+        let first = TcpStream::connect(addr).await.unwrap();
+        let second = TcpStream::connect(addr).await.unwrap();
+        let third = TcpStream::connect(addr).await.unwrap();
+        settle().await;
+        assert_eq!(accepted.get(), 2, "the third waits in the backlog");
+        drop(first);
+        // The first handler sees end of stream, ends, and frees a slot for the third.
+        for _ in 0..10_000 {
+            if accepted.get() == 3 {
+                break;
+            }
+            ms_reactor::yield_now().await;
+            ms_reactor::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(accepted.get(), 3);
+        drop((second, third));
+        server.abort();
+    });
+}

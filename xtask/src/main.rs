@@ -28,8 +28,8 @@ commands:
   fuzz [TARGET|all] [SECONDS]
                    run cargo-fuzz targets (all by default) for SECONDS each (default 60)
   valgrind [CRATE...]
-                   run the test binaries of ms-alloc, ms-ptr, ms-packet, ms-future (or CRATEs)
-                   under valgrind memcheck
+                   run the test binaries of the crates with unsafe code (or CRATEs) under
+                   valgrind memcheck
   ci               run .ci/run, exactly what CI runs (fmt, clippy, tests, docs, loom, ...)
 ";
 

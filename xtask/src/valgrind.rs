@@ -15,7 +15,14 @@ use std::process::{Command, Stdio};
 use crate::cmd;
 
 /// The crates checked when none is named.
-pub(crate) const CRATES: &[&str] = &["ms-alloc", "ms-ptr", "ms-packet", "ms-future", "ms-reactor", "ms-net"];
+pub(crate) const CRATES: &[&str] = &[
+    "ms-alloc",
+    "ms-ptr",
+    "ms-packet",
+    "ms-future",
+    "ms-reactor",
+    "ms-net",
+];
 
 /// `valgrind [CRATE...]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {

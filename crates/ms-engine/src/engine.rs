@@ -1,0 +1,310 @@
+//! [`Builder`]: starts one pinned thread per shard, each with its own reactor, runs the same
+//! future on every shard, and returns when all of them are done.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::task::{Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+use crate::cpu;
+
+/// What every shard of one engine shares: the stop flag and the wakers waiting on it.
+struct Shared {
+    count: usize,
+    stopping: AtomicBool,
+    waiting: Mutex<Vec<Option<Waker>>>,
+}
+
+impl Shared {
+    fn stop(&self) {
+        // SeqCst store, then take the wakers under the lock: a waiter that registered before
+        // the lock is woken; one that registers after sees the flag (it re-checks under the
+        // same lock).
+        self.stopping.store(true, Ordering::SeqCst);
+        let wakers: Vec<Waker> = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// This thread's shard, while it runs.
+struct ShardContext {
+    id: usize,
+    shared: Arc<Shared>,
+}
+
+thread_local! {
+    static SHARD: RefCell<Option<ShardContext>> = const { RefCell::new(None) };
+}
+
+fn with_shard<R>(f: impl FnOnce(&ShardContext) -> R) -> Option<R> {
+    SHARD.with(|s| s.borrow().as_ref().map(f))
+}
+
+/// The index of the shard running on this thread, in `0..shard_count()`.
+///
+/// # Panics
+///
+/// Outside an engine's shard thread (see [`try_shard_id`]).
+pub fn shard_id() -> usize {
+    try_shard_id().expect("ms_engine::shard_id called outside an engine shard")
+}
+
+/// The index of the shard running on this thread, or `None` outside an engine.
+pub fn try_shard_id() -> Option<usize> {
+    with_shard(|s| s.id)
+}
+
+/// The number of shards of the engine running on this thread.
+///
+/// # Panics
+///
+/// Outside an engine's shard thread.
+pub fn shard_count() -> usize {
+    with_shard(|s| s.shared.count).expect("ms_engine::shard_count called outside an engine shard")
+}
+
+/// Asks every shard of this engine to stop: [`stopped`] resolves on all of them. Shards end
+/// when their futures return, so in-flight work finishes first.
+///
+/// # Panics
+///
+/// Outside an engine's shard thread.
+pub fn stop() {
+    let shared = with_shard(|s| Arc::clone(&s.shared))
+        .expect("ms_engine::stop called outside an engine shard");
+    shared.stop();
+}
+
+/// Resolves once [`stop`] has been called on any shard of this engine.
+///
+/// # Panics
+///
+/// When polled outside an engine's shard thread.
+pub async fn stopped() {
+    let (id, shared) = with_shard(|s| (s.id, Arc::clone(&s.shared)))
+        .expect("ms_engine::stopped awaited outside an engine shard");
+    std::future::poll_fn(|cx| {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        let mut waiting = shared.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        waiting[id] = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await;
+}
+
+/// Why an engine run failed.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The process may run on no CPU (an empty affinity mask), or none was given.
+    NoCpus,
+    /// A shard could not be pinned to its CPU.
+    Pin {
+        /// The shard.
+        shard: usize,
+        /// The CPU it was to run on.
+        cpu: usize,
+        /// `sched_setaffinity`'s error.
+        source: io::Error,
+    },
+    /// A shard's reactor could not be made (e.g. out of file descriptors).
+    Reactor {
+        /// The shard.
+        shard: usize,
+        /// The error.
+        source: io::Error,
+    },
+    /// A shard's future panicked (the other shards were asked to stop).
+    Panicked {
+        /// The shard.
+        shard: usize,
+        /// The panic message.
+        message: String,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCpus => f.pad("no CPU to run shards on"),
+            Self::Pin { shard, cpu, source } => {
+                write!(f, "cannot pin shard {shard} to CPU {cpu}: {source}")
+            }
+            Self::Reactor { shard, source } => {
+                write!(f, "cannot start the reactor of shard {shard}: {source}")
+            }
+            Self::Panicked { shard, message } => write!(f, "shard {shard} panicked: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Pin { source, .. } | Self::Reactor { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of an engine run; see [`Engine::builder`](crate::Engine::builder).
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    shards: Option<usize>,
+    cores: Option<Vec<usize>>,
+    pin: Option<bool>,
+    busy_poll: Duration,
+}
+
+impl Builder {
+    /// Runs `shards` shards (default: one per CPU of [`cores`](Self::cores)).
+    pub fn shards(mut self, shards: usize) -> Builder {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// The CPUs shard `i` runs on: `cores[i % cores.len()]` (default: the CPUs of the calling
+    /// thread's affinity mask).
+    pub fn cores(mut self, cores: Vec<usize>) -> Builder {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// Whether to pin each shard to its CPU (default: yes). A pinning failure is an error.
+    pub fn pin(mut self, pin: bool) -> Builder {
+        self.pin = Some(pin);
+        self
+    }
+
+    /// How long an idle shard's reactor busy-polls before it sleeps (default: zero).
+    pub fn busy_poll(mut self, duration: Duration) -> Builder {
+        self.busy_poll = duration;
+        self
+    }
+
+    /// Runs `make()` on every shard, each on its own pinned thread and reactor, and returns
+    /// when all of them have returned.
+    ///
+    /// Every shard is pinned and has its reactor before any runs `make`; if one cannot, none
+    /// runs it and the error is returned. If one shard's future panics, the others are asked
+    /// to [`stop`] and the first error is returned once all have ended.
+    ///
+    /// # Errors
+    ///
+    /// See [`EngineError`].
+    pub fn run<F, Fut>(self, make: F) -> Result<(), EngineError>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let cores = match self.cores {
+            Some(cores) => cores,
+            None => cpu::allowed_cpus().map_err(|_| EngineError::NoCpus)?,
+        };
+        if cores.is_empty() {
+            return Err(EngineError::NoCpus);
+        }
+        let count = self.shards.unwrap_or(cores.len()).max(1);
+        let pin = self.pin.unwrap_or(true);
+        let shared = Arc::new(Shared {
+            count,
+            stopping: AtomicBool::new(false),
+            waiting: Mutex::new(vec![None; count]),
+        });
+        let make = Arc::new(make);
+        let ready = Arc::new(Barrier::new(count));
+        let failed = Arc::new(AtomicBool::new(false));
+        let busy_poll = self.busy_poll;
+        let threads: Vec<_> = (0..count)
+            .map(|shard| {
+                let cpu = cores[shard % cores.len()];
+                let (shared, make, ready, failed) = (
+                    Arc::clone(&shared),
+                    Arc::clone(&make),
+                    Arc::clone(&ready),
+                    Arc::clone(&failed),
+                );
+                thread::Builder::new()
+                    .name(format!("ms-shard-{shard}"))
+                    .spawn(move || -> Result<(), EngineError> {
+                        let setup = (|| {
+                            if pin {
+                                cpu::pin_current_thread(cpu)
+                                    .map_err(|source| EngineError::Pin { shard, cpu, source })?;
+                            }
+                            ms_reactor::Reactor::builder()
+                                .busy_poll(busy_poll)
+                                .build()
+                                .map_err(|source| EngineError::Reactor { shard, source })
+                        })();
+                        if setup.is_err() {
+                            failed.store(true, Ordering::SeqCst);
+                        }
+                        ready.wait();
+                        let reactor = setup?;
+                        if failed.load(Ordering::SeqCst) {
+                            return Ok(()); // another shard failed to start: run nothing
+                        }
+                        SHARD.with(|s| {
+                            *s.borrow_mut() = Some(ShardContext {
+                                id: shard,
+                                shared: Arc::clone(&shared),
+                            })
+                        });
+                        let outcome =
+                            std::panic::catch_unwind(AssertUnwindSafe(|| reactor.block_on(make())));
+                        SHARD.with(|s| *s.borrow_mut() = None);
+                        outcome.map_err(|payload| {
+                            shared.stop();
+                            EngineError::Panicked {
+                                shard,
+                                message: panic_message(&*payload),
+                            }
+                        })
+                    })
+                    .expect("spawn a shard thread")
+            })
+            .collect();
+        let mut first_error = None;
+        for thread in threads {
+            let result = thread.join().unwrap_or_else(|payload| {
+                Err(EngineError::Panicked {
+                    shard: usize::MAX,
+                    message: panic_message(&*payload),
+                })
+            });
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
+}

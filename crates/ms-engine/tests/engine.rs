@@ -1,0 +1,111 @@
+//! The engine: shard ids, pinning, orderly stop, and errors that are reported, not ignored.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ms_engine::{Engine, EngineError, cpu, shard_count, shard_id, stop, stopped, try_shard_id};
+
+#[test]
+fn every_shard_sees_its_own_id_and_the_count() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    Engine::builder()
+        .shards(4)
+        .pin(false)
+        .run(move || {
+            let record = Arc::clone(&record);
+            async move {
+                record.lock().unwrap().push((shard_id(), shard_count()));
+            }
+        })
+        .unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, [(0, 4), (1, 4), (2, 4), (3, 4)]);
+    assert_eq!(try_shard_id(), None, "no shard outside the engine");
+}
+
+#[test]
+fn shards_run_on_the_cpus_they_are_pinned_to() {
+    let cpus = cpu::allowed_cpus().unwrap();
+    let observed = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&observed);
+    let cores = cpus.clone();
+    Engine::builder()
+        .cores(cores)
+        .run(move || {
+            let record = Arc::clone(&record);
+            async move {
+                let mask = cpu::allowed_cpus().unwrap();
+                let now = cpu::current_cpu().unwrap();
+                record.lock().unwrap().push((shard_id(), mask, now));
+            }
+        })
+        .unwrap();
+    let observed = observed.lock().unwrap().clone();
+    assert_eq!(observed.len(), cpus.len(), "a shard per CPU by default");
+    for (shard, mask, now) in observed {
+        assert_eq!(mask, [cpus[shard]], "shard {shard} is pinned to one CPU");
+        assert_eq!(now, cpus[shard]);
+    }
+}
+
+#[test]
+fn stop_from_one_shard_ends_every_shard() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&finished);
+    Engine::builder()
+        .shards(3)
+        .pin(false)
+        .run(move || {
+            let count = Arc::clone(&count);
+            async move {
+                if shard_id() == 2 {
+                    // Let the others reach their wait first, from this shard's point of view.
+                    ms_reactor::yield_now().await;
+                    stop();
+                }
+                stopped().await;
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    assert_eq!(finished.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_pinning_failure_is_an_error_and_runs_nothing() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let error = Engine::builder()
+        // CPU 1023: inside the kernel's CPU set, but not on this machine.
+        .cores(vec![cpu::allowed_cpus().unwrap()[0], 1023])
+        .run(move || {
+            let flag = Arc::clone(&flag);
+            async move { flag.store(true, Ordering::SeqCst) }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(error, EngineError::Pin { shard: 1, .. }),
+        "{error}"
+    );
+    assert!(!ran.load(Ordering::SeqCst), "no shard ran its future");
+}
+
+#[test]
+fn a_panicking_shard_stops_the_others_and_is_reported() {
+    let error = Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(|| async {
+            if shard_id() == 1 {
+                panic!("shard one fails");
+            }
+            stopped().await;
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&error, EngineError::Panicked { shard: 1, message } if message == "shard one fails"),
+        "{error}"
+    );
+}

@@ -230,6 +230,8 @@ impl Builder {
             waiting: Mutex::new(vec![None; count]),
         });
         let make = Arc::new(make);
+        let (ends, signals) = crate::mesh::build(count);
+        let mut ends: Vec<Option<crate::mesh::Ends>> = ends.into_iter().map(Some).collect();
         let ready = Arc::new(Barrier::new(count));
         let failed = Arc::new(AtomicBool::new(false));
         let busy_poll = self.busy_poll;
@@ -242,6 +244,8 @@ impl Builder {
                     Arc::clone(&ready),
                     Arc::clone(&failed),
                 );
+                let mesh_ends = ends[shard].take().expect("one set of ends per shard");
+                let signals = Arc::clone(&signals);
                 thread::Builder::new()
                     .name(format!("ms-shard-{shard}"))
                     .spawn(move || -> Result<(), EngineError> {
@@ -269,8 +273,13 @@ impl Builder {
                                 shared: Arc::clone(&shared),
                             })
                         });
-                        let outcome =
-                            std::panic::catch_unwind(AssertUnwindSafe(|| reactor.block_on(make())));
+                        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            reactor.block_on(async {
+                                crate::mesh::start(shard, mesh_ends, signals);
+                                make().await
+                            })
+                        }));
+                        crate::mesh::finish();
                         SHARD.with(|s| *s.borrow_mut() = None);
                         outcome.map_err(|payload| {
                             shared.stop();

@@ -2,8 +2,10 @@
 //! CPU, each with its own [`ms_reactor::Reactor`]; the same future runs on every shard, which
 //! knows itself by [`shard_id`]; [`stop`] from any shard ends them all in order.
 //!
-//! This is the first part of the engine: cross-shard messaging (`submit_to` over a mesh of
-//! ms-spsc lanes), `Sharded<S>` and signal handling come next.
+//! Shards talk only through the SMP mesh, one ms-spsc lane per ordered pair:
+//! [`submit_to`] runs work on another shard and brings its `Send` result back;
+//! [`invoke_on_all`] runs it on every shard. `Sharded<S>`, `Foreign<T>` and signal handling
+//! come next.
 //!
 //! # Examples
 //!
@@ -34,8 +36,10 @@
 
 pub mod cpu;
 mod engine;
+mod mesh;
 
 pub use engine::{Builder, EngineError, shard_count, shard_id, stop, stopped, try_shard_id};
+pub use mesh::{invoke_on_all, submit_to};
 
 /// The engine; start one with [`Engine::builder`].
 #[derive(Debug)]

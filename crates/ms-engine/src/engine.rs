@@ -18,7 +18,8 @@ use crate::cpu;
 struct Shared {
     count: usize,
     stopping: AtomicBool,
-    waiting: Mutex<Vec<Option<Waker>>>,
+    /// Per shard, the wakers of every task waiting in `stopped`.
+    waiting: Mutex<Vec<Vec<Waker>>>,
 }
 
 impl Shared {
@@ -32,7 +33,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter_mut()
-            .filter_map(Option::take)
+            .flat_map(std::mem::take)
             .collect();
         for waker in wakers {
             waker.wake();
@@ -105,7 +106,10 @@ pub async fn stopped() {
         if shared.stopping.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
-        waiting[id] = Some(cx.waker().clone());
+        let wakers = &mut waiting[id];
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
         Poll::Pending
     })
     .await;
@@ -227,7 +231,7 @@ impl Builder {
         let shared = Arc::new(Shared {
             count,
             stopping: AtomicBool::new(false),
-            waiting: Mutex::new(vec![None; count]),
+            waiting: Mutex::new(vec![Vec::new(); count]),
         });
         let make = Arc::new(make);
         let (ends, signals) = crate::mesh::build(count);
@@ -273,13 +277,17 @@ impl Builder {
                                 shared: Arc::clone(&shared),
                             })
                         });
+                        // Everything that runs user code (the future, then the reactor's teardown,
+                        // which drops its tasks) runs inside the catch, with the shard context
+                        // still set.
                         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                             reactor.block_on(async {
                                 crate::mesh::start(shard, mesh_ends, signals);
                                 make().await
-                            })
+                            });
+                            drop(reactor);
+                            crate::mesh::finish();
                         }));
-                        crate::mesh::finish();
                         SHARD.with(|s| *s.borrow_mut() = None);
                         outcome.map_err(|payload| {
                             shared.stop();
@@ -293,10 +301,11 @@ impl Builder {
             })
             .collect();
         let mut first_error = None;
-        for thread in threads {
+        for (shard, thread) in threads.into_iter().enumerate() {
             let result = thread.join().unwrap_or_else(|payload| {
+                shared.stop();
                 Err(EngineError::Panicked {
-                    shard: usize::MAX,
+                    shard,
                     message: panic_message(&*payload),
                 })
             });

@@ -109,3 +109,51 @@ fn a_panicking_shard_stops_the_others_and_is_reported() {
         "{error}"
     );
 }
+
+/// Polls `stopped()` once (so it is registered), counts itself in `registered`, then waits.
+async fn wait_registered(registered: &AtomicUsize) {
+    let mut wait = std::pin::pin!(stopped());
+    let done =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx).is_ready())).await;
+    registered.fetch_add(1, Ordering::SeqCst);
+    if !done {
+        wait.await;
+    }
+}
+
+#[test]
+fn every_stopped_waiter_on_a_shard_is_woken() {
+    let registered = Arc::new(AtomicUsize::new(0));
+    let woken = Arc::new(AtomicUsize::new(0));
+    let (reg, count) = (Arc::clone(&registered), Arc::clone(&woken));
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(move || {
+            let (registered, count) = (Arc::clone(&reg), Arc::clone(&count));
+            async move {
+                if shard_id() == 1 {
+                    // Stop only once both of shard 0's waiters are registered.
+                    while registered.load(Ordering::SeqCst) < 2 {
+                        ms_reactor::yield_now().await;
+                    }
+                    stop();
+                    return;
+                }
+                // Two waiters on shard 0: a task and the main future.
+                let helper = {
+                    let (registered, count) = (Arc::clone(&registered), Arc::clone(&count));
+                    ms_reactor::spawn(async move {
+                        wait_registered(&registered).await;
+                        count.fetch_add(1, Ordering::SeqCst);
+                    })
+                };
+                ms_reactor::yield_now().await; // let the helper register first
+                wait_registered(&registered).await;
+                count.fetch_add(1, Ordering::SeqCst);
+                helper.await.unwrap();
+            }
+        })
+        .unwrap();
+    assert_eq!(woken.load(Ordering::SeqCst), 2);
+}

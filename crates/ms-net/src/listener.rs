@@ -100,6 +100,7 @@ impl TcpListener {
     /// An error that is not transient (a closed or invalid listener). Aborted connections and
     /// interrupted calls are retried; fd exhaustion pauses accepting (see the module docs).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let mut retries = 0u32;
         loop {
             if !self.io.readiness().readable {
                 self.io.readable().await;
@@ -111,11 +112,29 @@ impl TcpListener {
             {
                 Ok((socket, addr)) => {
                     self.backoff.set(Duration::ZERO);
-                    let stream = TcpStream::from_socket(socket)?;
-                    return Ok((stream, sock_addr(addr)?));
+                    // A connection we cannot set up (no memory to register it, say) is
+                    // dropped, not the listener: the others keep coming.
+                    match TcpStream::from_socket(socket) {
+                        Ok(stream) => match sock_addr(addr) {
+                            Ok(addr) => return Ok((stream, addr)),
+                            Err(_) => continue,
+                        },
+                        Err(e) if is_resource_exhaustion(&e) => self.pause(&e).await,
+                        Err(_) => {}
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.clear_readable(),
-                Err(e) if is_transient(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.io.clear_readable();
+                    self.backoff.set(Duration::ZERO);
+                }
+                Err(e) if is_transient(&e) => {
+                    // Retried at once, but never in an endless loop within one poll: let the
+                    // rest of the core run now and then.
+                    retries += 1;
+                    if retries % 64 == 0 {
+                        ms_reactor::yield_now().await;
+                    }
+                }
                 Err(e) if is_resource_exhaustion(&e) => self.pause(&e).await,
                 Err(e) => return Err(e),
             }
@@ -153,22 +172,36 @@ impl TcpListener {
     }
 }
 
-/// Errors after which the next accept may well succeed at once.
+/// Errors about one pending connection, after which the next accept may well succeed at once
+/// (accept(2): network errors of the new socket are passed on and should be retried).
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
     ) || matches!(
         e.raw_os_error(),
-        Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM)
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
     )
 }
 
-/// Errors that mean "out of descriptors or memory": wait before trying again.
+/// Errors that mean "out of descriptors or memory", or a refusal by a security policy (which
+/// repeats until the policy changes): pause before trying again.
 fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        Some(
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::ENOSPC | libc::EPERM
+        )
     )
 }
 

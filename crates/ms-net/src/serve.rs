@@ -61,10 +61,11 @@ pub async fn serve<F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     let gate = Rc::new(Gate::default());
+    let handler = Rc::new(handler);
     let max = max_connections.max(1);
     loop {
         std::future::poll_fn(|cx| {
@@ -79,10 +80,12 @@ where
         let (stream, peer) = listener.accept().await?;
         gate.live.set(gate.live.get() + 1);
         let ticket = Ticket(Rc::clone(&gate));
-        let connection = handler(stream, peer);
+        let handler = Rc::clone(&handler);
+        // The handler is called inside the task, so a panic in the call itself is contained
+        // like one in the future it returns.
         drop(ms_reactor::spawn(async move {
             let _ticket = ticket;
-            connection.await;
+            handler(stream, peer).await;
         }));
     }
 }

@@ -288,3 +288,40 @@ fn serve_holds_connections_past_the_limit_in_the_backlog() {
         server.abort();
     });
 }
+
+#[test]
+fn serve_contains_a_handler_that_panics_when_called() {
+    use std::cell::Cell;
+    let reactor = Reactor::new().unwrap();
+    reactor.block_on(async {
+        let listener = TcpListener::bind(local()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Rc::new(Cell::new(0u32));
+        let server = {
+            let calls = Rc::clone(&calls);
+            spawn(ms_net::serve(listener, 8, move |stream, _| {
+                calls.set(calls.get() + 1);
+                if calls.get() == 1 {
+                    panic!("handler refused the first connection");
+                }
+                async move {
+                    let packet = stream.read_packet(64).await.unwrap();
+                    stream.write_packet(packet).await.unwrap();
+                }
+            }))
+        };
+        let first = TcpStream::connect(addr).await.unwrap();
+        // The first connection's handler panicked: its stream is dropped (end of stream).
+        assert_eq!(read_to_end(&first).await.unwrap(), b"");
+        let second = TcpStream::connect(addr).await.unwrap();
+        second.write_all(b"still serving").await.unwrap();
+        let mut buf = [0u8; 13];
+        let mut got = 0;
+        while got < buf.len() {
+            got += second.read(&mut buf[got..]).await.unwrap();
+        }
+        assert_eq!(&buf, b"still serving");
+        assert!(!server.is_finished(), "the accept loop survived the panic");
+        server.abort();
+    });
+}

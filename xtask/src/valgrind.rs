@@ -22,6 +22,7 @@ pub(crate) const CRATES: &[&str] = &[
     "ms-future",
     "ms-reactor",
     "ms-net",
+    "ms-engine",
 ];
 
 /// `valgrind [CRATE...]`.

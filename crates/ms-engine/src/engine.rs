@@ -22,6 +22,12 @@ struct Shared {
     waiting: Mutex<Vec<Vec<Waker>>>,
 }
 
+impl crate::signals::Stop for Shared {
+    fn stop(&self) {
+        Shared::stop(self);
+    }
+}
+
 impl Shared {
     fn stop(&self) {
         // SeqCst store, then take the wakers under the lock: a waiter that registered before
@@ -136,6 +142,8 @@ pub enum EngineError {
         /// The error.
         source: io::Error,
     },
+    /// The SIGINT/SIGTERM handler could not be installed.
+    Signals(io::Error),
     /// A shard's future panicked (the other shards were asked to stop).
     Panicked {
         /// The shard.
@@ -155,6 +163,7 @@ impl fmt::Display for EngineError {
             Self::Reactor { shard, source } => {
                 write!(f, "cannot start the reactor of shard {shard}: {source}")
             }
+            Self::Signals(source) => write!(f, "cannot handle SIGINT/SIGTERM: {source}"),
             Self::Panicked { shard, message } => write!(f, "shard {shard} panicked: {message}"),
         }
     }
@@ -163,7 +172,9 @@ impl fmt::Display for EngineError {
 impl std::error::Error for EngineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Pin { source, .. } | Self::Reactor { source, .. } => Some(source),
+            Self::Pin { source, .. } | Self::Reactor { source, .. } | Self::Signals(source) => {
+                Some(source)
+            }
             _ => None,
         }
     }
@@ -176,6 +187,7 @@ pub struct Builder {
     cores: Option<Vec<usize>>,
     pin: Option<bool>,
     busy_poll: Duration,
+    ignore_signals: bool,
 }
 
 impl Builder {
@@ -195,6 +207,13 @@ impl Builder {
     /// Whether to pin each shard to its CPU (default: yes). A pinning failure is an error.
     pub fn pin(mut self, pin: bool) -> Builder {
         self.pin = Some(pin);
+        self
+    }
+
+    /// Leaves SIGINT and SIGTERM alone (by default they stop the engine in order: `stopped()`
+    /// resolves on every shard, in-flight work finishes, `run` returns).
+    pub fn ignore_signals(mut self) -> Builder {
+        self.ignore_signals = true;
         self
     }
 
@@ -233,6 +252,10 @@ impl Builder {
             stopping: AtomicBool::new(false),
             waiting: Mutex::new(vec![Vec::new(); count]),
         });
+        if !self.ignore_signals {
+            let engine: Arc<dyn crate::signals::Stop> = Arc::clone(&shared) as _;
+            crate::signals::register(Arc::downgrade(&engine)).map_err(EngineError::Signals)?;
+        }
         let make = Arc::new(make);
         let (ends, signals) = crate::mesh::build(count);
         let mut ends: Vec<Option<crate::mesh::Ends>> = ends.into_iter().map(Some).collect();

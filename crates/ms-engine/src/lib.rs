@@ -37,6 +37,7 @@
 pub mod cpu;
 mod engine;
 mod mesh;
+mod signals;
 
 pub use engine::{Builder, EngineError, shard_count, shard_id, stop, stopped, try_shard_id};
 pub use mesh::{invoke_on_all, submit_to};

@@ -4,7 +4,8 @@
 //! byte to a pipe (async-signal-safe); a watcher thread blocked on the pipe then calls `stop`
 //! on every engine running at that moment, so their `stopped()` futures resolve, in-flight
 //! work finishes, and `run` returns normally. A second signal while stopping does the same
-//! again (it cannot kill the process mid-stop).
+//! again (it cannot kill the process mid-stop). A signal that arrives when no engine runs
+//! gets its default action back and is raised again, so it ends the process as usual.
 
 use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -64,11 +65,11 @@ fn install() -> io::Result<()> {
     Ok(())
 }
 
-/// The signal handler: async-signal-safe, it only writes one byte.
-extern "C" fn on_signal(_: libc::c_int) {
+/// The signal handler: async-signal-safe, it only writes one byte (the signal's number).
+extern "C" fn on_signal(signal: libc::c_int) {
     let fd = PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
-        let byte = 1u8;
+        let byte = signal as u8;
         // SAFETY: write(2) is async-signal-safe; `byte` is one readable byte. A full pipe
         // (many signals at once) loses nothing that matters: one byte suffices to stop.
         let _ = unsafe { libc::write(fd, std::ptr::from_ref(&byte).cast(), 1) };
@@ -88,6 +89,16 @@ fn watch(read_end: i32) {
                 .iter()
                 .filter_map(Weak::upgrade)
                 .collect();
+            if running.is_empty() {
+                // No engine to stop: behave as if we had never handled it.
+                let signal = libc::c_int::from(byte);
+                // SAFETY: restoring the default action of a valid signal number and raising it
+                // on this process are plain system calls with no memory arguments.
+                unsafe {
+                    libc::signal(signal, libc::SIG_DFL);
+                    libc::raise(signal);
+                }
+            }
             for engine in running {
                 engine.stop();
             }

@@ -115,3 +115,40 @@ fn sigterm_child() {
         .unwrap();
     println!("CLEAN");
 }
+
+#[test]
+fn after_the_engine_ends_sigterm_kills_as_usual() {
+    use std::os::unix::process::ExitStatusExt;
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "sigterm_after_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MS_ENGINE_SIGTERM_AFTER_CHILD", "1")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+}
+
+#[test]
+#[ignore = "run by after_the_engine_ends_sigterm_kills_as_usual in a child process"]
+fn sigterm_after_child() {
+    if std::env::var_os("MS_ENGINE_SIGTERM_AFTER_CHILD").is_none() {
+        return;
+    }
+    // An engine runs (installing the handler) and ends.
+    ms_engine::Engine::builder()
+        .shards(1)
+        .pin(false)
+        .run(|| async {})
+        .unwrap();
+    // SAFETY: kill(2) on our own pid.
+    unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+    // The watcher restores the default action and raises it again: we never get far.
+    std::thread::sleep(Duration::from_secs(30));
+    std::process::exit(0);
+}

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cpu;
+use ms_reactor::panic_message;
 
 /// What every shard of one engine shares: the stop flag and the wakers waiting on it.
 struct Shared {
@@ -337,15 +338,5 @@ impl Builder {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_owned()
     }
 }

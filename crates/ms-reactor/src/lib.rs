@@ -68,6 +68,7 @@ pub use join::{JoinError, JoinHandle};
 pub use stats::Stats;
 pub use time::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout};
 
+pub use crate::core::panic_message;
 use crate::core::{Config, Core};
 
 /// One thread's event loop. See the [crate docs](crate).

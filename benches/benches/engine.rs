@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ms_benches::{measurement_time, pin_current_thread, two_cpus};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ms_benches::{flat_group, pin_current_thread, two_cpus};
 
 const ROUNDS: u64 = 2_000;
 
@@ -86,13 +86,13 @@ fn tokio_round_trips() -> Duration {
 }
 
 fn cross_shard(c: &mut Criterion) {
-    let mut group = c.benchmark_group("engine_round_trip");
-    group
-        .throughput(Throughput::Elements(ROUNDS))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(measurement_time(Duration::from_secs(3)));
+    let mut group = flat_group(
+        c,
+        "engine_round_trip",
+        ROUNDS,
+        Duration::from_millis(500),
+        3,
+    );
     group.bench_function("ms_engine_sleeping", |b| {
         b.iter_custom(|iters| {
             (0..iters)

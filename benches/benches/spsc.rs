@@ -16,8 +16,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ms_benches::{measurement_time, pin_current_thread, two_cpus};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ms_benches::{flat_group, pin_current_thread, two_cpus};
 use ms_spsc::CachePadded;
 use ringbuf::traits::{Consumer as _, Producer as _, Split as _};
 
@@ -130,13 +130,7 @@ fn pop_batches(mut pop_slice: impl FnMut(&mut [u64]) -> usize) {
 }
 
 fn throughput(c: &mut Criterion) {
-    let mut group = c.benchmark_group("spsc_throughput");
-    group
-        .throughput(Throughput::Elements(ITEMS))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(measurement_time(Duration::from_secs(4)));
+    let mut group = flat_group(c, "spsc_throughput", ITEMS, Duration::from_secs(1), 4);
 
     group.bench_function("ms_spsc", |b| {
         b.iter_custom(|iters| {
@@ -232,13 +226,7 @@ struct PingPongCells {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let mut group = c.benchmark_group("spsc_round_trip");
-    group
-        .throughput(Throughput::Elements(ROUNDS))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(measurement_time(Duration::from_secs(3)));
+    let mut group = flat_group(c, "spsc_round_trip", ROUNDS, Duration::from_secs(1), 3);
 
     group.bench_function("bare_atomics_floor", |b| {
         b.iter_custom(|iters| {

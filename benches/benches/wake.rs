@@ -17,8 +17,8 @@ use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ms_benches::{measurement_time, pin_current_thread, two_cpus};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ms_benches::{flat_group, pin_current_thread, two_cpus};
 
 const ROUNDS: u64 = 2_000;
 /// How long the pinger idles before each ping.
@@ -95,13 +95,7 @@ fn round_trips(serve: impl FnOnce(Arc<Line>) + Send + 'static) -> Duration {
 }
 
 fn wake_latency(c: &mut Criterion) {
-    let mut group = c.benchmark_group("wake_round_trip");
-    group
-        .throughput(Throughput::Elements(ROUNDS))
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(measurement_time(Duration::from_secs(4)));
+    let mut group = flat_group(c, "wake_round_trip", ROUNDS, Duration::from_millis(500), 4);
 
     group.bench_function("ms_reactor_sleeping", |b| {
         b.iter_custom(|iters| {

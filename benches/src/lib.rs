@@ -21,6 +21,26 @@ pub fn op_group<'a>(
     group
 }
 
+/// A benchmark group for long cross-core runs: `elements` per iteration, flat sampling of 10
+/// samples (each iteration is milliseconds long), `warm_up`, and `seconds` of measurement
+/// (shortened by `MS_BENCH_QUICK`).
+pub fn flat_group<'a>(
+    c: &'a mut criterion::Criterion,
+    name: &str,
+    elements: u64,
+    warm_up: Duration,
+    seconds: u64,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .throughput(criterion::Throughput::Elements(elements))
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(warm_up)
+        .measurement_time(measurement_time(Duration::from_secs(seconds)));
+    group
+}
+
 /// `full` when `MS_BENCH_QUICK` is unset or `0`, a quarter of it otherwise: `cargo xtask bench
 /// --quick` sets it to trade precision for time.
 pub fn measurement_time(full: Duration) -> Duration {

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+pub mod baseline;
+
 /// A benchmark group for single-thread, per-operation benchmarks: one element per iteration,
 /// half a second of warm-up and `seconds` of measurement (shortened by `MS_BENCH_QUICK`).
 pub fn op_group<'a>(

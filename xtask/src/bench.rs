@@ -29,9 +29,17 @@ impl Row {
     }
 }
 
-/// `bench [--quick] [FILTER]`.
+/// `bench [--quick] [micro [FILTER]]`: the end-to-end job, or with `micro`, the criterion
+/// suite.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    if args.first().map(String::as_str) != Some("micro") && !args.iter().any(|a| a == "micro") {
+        if let Some(other) = args.iter().find(|a| !a.starts_with("--")) {
+            return Err(format!("unknown bench mode `{other}` (try `micro`)"));
+        }
+        return crate::e2e::run(quick);
+    }
+    let args: Vec<String> = args.iter().filter(|a| *a != "micro").cloned().collect();
     let filter: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -116,7 +124,7 @@ fn string_field(text: &str, key: &str) -> Option<String> {
 }
 
 /// The number value of the first `"key":number` in `text`.
-fn number_field(text: &str, key: &str) -> Option<f64> {
+pub(crate) fn number_field(text: &str, key: &str) -> Option<f64> {
     let at = text.find(&format!("\"{key}\""))? + key.len() + 2;
     number_after_colon(&text[at..])
 }

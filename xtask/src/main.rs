@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, std only.
 //!
 //! Subcommands:
-//! - `bench [FILTER]`: the criterion benchmark suite in `benches/`, then a summary table.
+//! - `bench [--quick]`: the end-to-end HTTP benchmark (ours against tokio and raw epoll).
+//! - `bench micro [--quick] [FILTER]`: the criterion suite in `benches/`, then a summary table.
 //! - `loom [CRATE]`: every crate's `tests/loom.rs` under `--cfg loom`, in its own target dir.
 //! - `fuzz [TARGET] [SECONDS]`: cargo-fuzz targets on the stable toolchain.
 //! - `valgrind [CRATE...]`: the unsafe crates' test binaries under valgrind memcheck.
@@ -11,6 +12,7 @@
 
 mod bench;
 mod cmd;
+mod e2e;
 mod fuzz;
 #[cfg(test)]
 mod tidy;
@@ -23,7 +25,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  bench [FILTER]   run the criterion benchmarks (benches/), pinned, and print a summary table
+  bench [--quick]  the main job: http_server against tokio and raw epoll, each pinned to one
+                   core and loaded from the other; table, JSON and SVG under target/xtask-bench
+  bench micro [--quick] [FILTER]
+                   run the criterion benchmarks (benches/), pinned, and print a summary table
   loom [CRATE]     run the loom model-checking suites (RUSTFLAGS=\"--cfg loom\", release)
   fuzz [TARGET|all] [SECONDS]
                    run cargo-fuzz targets (all by default) for SECONDS each (default 60)

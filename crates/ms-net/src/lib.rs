@@ -36,15 +36,19 @@
 //!   [`write_packet`](TcpStream::write_packet), [`shutdown_write`](TcpStream::shutdown_write),
 //!   peer and local addresses, `TCP_NODELAY`.
 //! - [`serve`]: a core's accept loop, a task per connection, with a connection limit.
+//! - [`Server`]: the same with an orderly stop: stop accepting, tell the connections through
+//!   their [`Shutdown`] signal, give them a grace period.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
 mod listener;
 mod serve;
+mod shutdown;
 mod stream;
 
 pub use listener::{DEFAULT_BACKLOG, TcpListener};
-pub use serve::serve;
+pub use serve::{Server, serve};
+pub use shutdown::{Shutdown, Wait};
 pub use stream::TcpStream;
 
 #[cfg(test)]

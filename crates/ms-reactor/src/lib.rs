@@ -29,7 +29,7 @@
 //!   [`abort`](JoinHandle::abort), or drop to detach) and [`JoinError`].
 //! - [`sleep`], [`sleep_until`], [`Timer`], [`timeout`], [`interval`].
 //! - [`Registration`]: an fd registered once, edge-triggered, with cached [`Readiness`].
-//! - [`Stats`]: per-reactor counters.
+//! - [`Stats`]: per-reactor counters, from [`Reactor::stats`] or, inside a task, [`stats`].
 //!
 //! # Rules
 //!
@@ -217,6 +217,23 @@ where
         Some(core) => core.spawn(future),
         None => panic!("ms_reactor::spawn at {at} outside a running reactor"),
     })
+}
+
+/// The counters of the reactor running on this thread, or `None` outside one.
+///
+/// # Examples
+///
+/// ```
+/// let reactor = ms_reactor::Reactor::new().unwrap();
+/// let spawned = reactor.block_on(async {
+///     ms_reactor::spawn(async {}).await.unwrap();
+///     ms_reactor::stats().unwrap().tasks_spawned
+/// });
+/// assert_eq!(spawned, 1);
+/// assert!(ms_reactor::stats().is_none());
+/// ```
+pub fn stats() -> Option<Stats> {
+    Core::with_current(|core| core.map(Core::stats))
 }
 
 /// Lets the other queued tasks run before this one continues.

@@ -1,6 +1,7 @@
 //! Writing answers into the connection's output buffer: every answer produced from one read
 //! is appended there and leaves in one write.
 
+use crate::ascii::push_decimal;
 use crate::date;
 
 /// The `Server` header's value, the same in every server `cargo xtask bench` compares.
@@ -31,7 +32,7 @@ pub fn write(
     head_only: bool,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, usize::from(code));
+    push_decimal(out, i64::from(code));
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\nServer: ");
@@ -39,7 +40,7 @@ pub fn write(
     out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(content_type.as_bytes());
     out.extend_from_slice(b"\r\nContent-Length: ");
-    push_decimal(out, body.len());
+    push_decimal(out, body.len() as i64);
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(&date::now());
     if !keep_alive {
@@ -51,33 +52,9 @@ pub fn write(
     }
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal() {
-        for n in [0, 7, 10, 13, 1234567, usize::MAX] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().as_bytes());
-        }
-    }
 
     #[test]
     fn close_and_head_only() {

@@ -1,6 +1,6 @@
 //! Starting the example programs as child processes, and blocking clients to talk to them.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use ms_examples::loadgen::{Frame, Protocol};
 
 /// A server program running as a child; killed if the test ends without stopping it.
+#[derive(Debug)]
 pub struct Server {
     child: Child,
     pub addr: String,
@@ -66,31 +67,38 @@ impl Drop for Server {
     }
 }
 
-/// Reads `count` whole HTTP answers (and no more than it must): their texts.
+/// Reads `count` whole answers of `protocol` (and no more than it must).
+pub fn read_frames(stream: &mut TcpStream, protocol: &Protocol, count: usize) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut frames = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while frames.len() < count {
+        match protocol.frame(&buf) {
+            Frame::Complete { len, .. } => {
+                frames.push(buf.drain(..len).collect());
+                continue;
+            }
+            Frame::Invalid => panic!("not {protocol:?}: {:?}", String::from_utf8_lossy(&buf)),
+            Frame::Partial => {}
+        }
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed after {} of {count} answers", frames.len());
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    assert!(buf.is_empty(), "more than {count} answers");
+    frames
+}
+
+/// Reads `count` whole HTTP answers: their texts.
 pub fn read_answers(stream: &mut TcpStream, count: usize) -> Vec<String> {
     let http = Protocol::Http {
         path: "/".into(),
         host: "test".into(),
     };
-    let mut buf = Vec::new();
-    let mut answers = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    while answers.len() < count {
-        match http.frame(&buf) {
-            Frame::Complete { len, .. } => {
-                answers.push(String::from_utf8_lossy(&buf[..len]).into_owned());
-                buf.drain(..len);
-                continue;
-            }
-            Frame::Invalid => panic!("not HTTP: {:?}", String::from_utf8_lossy(&buf)),
-            Frame::Partial => {}
-        }
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed after {} of {count} answers", answers.len());
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    assert!(buf.is_empty(), "more than {count} answers");
-    answers
+    read_frames(stream, &http, count)
+        .into_iter()
+        .map(|frame| String::from_utf8_lossy(&frame).into_owned())
+        .collect()
 }
 
 /// Whether the server closed the connection (reads to the end, discarding).

@@ -29,10 +29,13 @@ impl Row {
     }
 }
 
-/// `bench [--quick] [micro [FILTER]]`: the end-to-end job, or with `micro`, the criterion
-/// suite.
+/// `bench [--quick] [micro [FILTER] | kv]`: the end-to-end job; with `micro`, the criterion
+/// suite; with `kv`, the key-value server against redis-server.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "kv") {
+        return crate::kvbench::run(quick);
+    }
     if args.first().map(String::as_str) != Some("micro") && !args.iter().any(|a| a == "micro") {
         if let Some(other) = args.iter().find(|a| !a.starts_with("--")) {
             return Err(format!("unknown bench mode `{other}` (try `micro`)"));

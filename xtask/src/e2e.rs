@@ -191,20 +191,8 @@ impl Running {
         })
     }
 
-    /// The process's user + system CPU time so far, in seconds.
     fn cpu_seconds(&self) -> Result<f64, String> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        // Fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15.
-        let after = &stat[stat.rfind(')').ok_or("bad stat")? + 1..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<f64, String> {
-            fields
-                .get(i - 3)
-                .and_then(|f| f.parse::<f64>().ok())
-                .ok_or_else(|| format!("{path}: no field {i}"))
-        };
-        Ok((ticks(14)? + ticks(15)?) / CLOCK_TICKS_PER_SECOND)
+        cpu_seconds(self.child.id())
     }
 
     fn load(
@@ -294,7 +282,23 @@ fn loadgen_rate(bin: &Path, addr: &str, seconds: f64, cpu: usize) -> Result<f64,
     crate::bench::number_field(&text, "rps").ok_or_else(|| format!("loadgen said {text:?}"))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// Process `pid`'s user + system CPU time so far, in seconds, from `/proc/PID/stat`.
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    // Fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').ok_or("bad stat")? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64, String> {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<f64>().ok())
+            .ok_or_else(|| format!("{path}: no field {i}"))
+    };
+    Ok((ticks(14)? + ticks(15)?) / CLOCK_TICKS_PER_SECOND)
+}
+
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -468,7 +472,7 @@ fn svg(medians: &[Vec<Run>]) -> String {
 }
 
 /// The CPUs this process may run on, from `/proc/self/status`.
-fn allowed_cpus() -> Result<Vec<usize>, String> {
+pub(crate) fn allowed_cpus() -> Result<Vec<usize>, String> {
     let status = fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
     let list = status
         .lines()
@@ -487,7 +491,7 @@ fn allowed_cpus() -> Result<Vec<usize>, String> {
 }
 
 /// `name` on the `PATH`, if installed.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')

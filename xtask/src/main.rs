@@ -2,6 +2,7 @@
 //!
 //! Subcommands:
 //! - `bench [--quick]`: the end-to-end HTTP benchmark (ours against tokio and raw epoll).
+//! - `bench kv [--quick]`: the kv example against redis-server.
 //! - `bench micro [--quick] [FILTER]`: the criterion suite in `benches/`, then a summary table.
 //! - `loom [CRATE]`: every crate's `tests/loom.rs` under `--cfg loom`, in its own target dir.
 //! - `fuzz [TARGET] [SECONDS]`: cargo-fuzz targets on the stable toolchain.
@@ -14,6 +15,7 @@ mod bench;
 mod cmd;
 mod e2e;
 mod fuzz;
+mod kvbench;
 #[cfg(test)]
 mod tidy;
 mod valgrind;
@@ -27,6 +29,8 @@ usage: cargo xtask <command> [args]
 commands:
   bench [--quick]  the main job: http_server against tokio and raw epoll, each pinned to one
                    core and loaded from the other; table, JSON and SVG under target/xtask-bench
+  bench kv [--quick]
+                   the kv example against redis-server, pinned, loaded by redis-benchmark
   bench micro [--quick] [FILTER]
                    run the criterion benchmarks (benches/), pinned, and print a summary table
   loom [CRATE]     run the loom model-checking suites (RUSTFLAGS=\"--cfg loom\", release)

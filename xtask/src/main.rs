@@ -7,6 +7,7 @@
 //! - `loom [CRATE]`: every crate's `tests/loom.rs` under `--cfg loom`, in its own target dir.
 //! - `fuzz [TARGET] [SECONDS]`: cargo-fuzz targets on the stable toolchain.
 //! - `valgrind [CRATE...]`: the unsafe crates' test binaries under valgrind memcheck.
+//! - `soak [SCALE]`: the reliability suite (examples/tests/reliability.rs) in its full form.
 //! - `ci`: runs `.ci/run`, so a green `cargo xtask ci` locally means a green CI.
 
 #![allow(missing_docs)]
@@ -39,6 +40,8 @@ commands:
   valgrind [CRATE...]
                    run the test binaries of the crates with unsafe code (or CRATEs) under
                    valgrind memcheck
+  soak [SCALE]     the reliability suite in its full form (release build, sizes x SCALE,
+                   default 100: 200,000 connection cycles, 2M acknowledged SETs, ...)
   ci               run .ci/run, exactly what CI runs (fmt, clippy, tests, docs, loom, ...)
 ";
 
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("valgrind") => valgrind::run(&args[1..]),
+        Some("soak") => soak(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -84,6 +88,26 @@ fn loom(only: Option<&str>) -> Result<(), String> {
             .run()?;
     }
     Ok(())
+}
+
+/// Runs the reliability suite with its sizes multiplied by `scale` (default 100), in release.
+fn soak(scale: Option<&str>) -> Result<(), String> {
+    let scale = scale.unwrap_or("100");
+    if scale.parse::<u32>().map_or(true, |s| s == 0) {
+        return Err(format!("soak: SCALE must be a positive number, not `{scale}`"));
+    }
+    cmd::cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "ms-examples",
+        "--test",
+        "reliability",
+        "--",
+        "--nocapture",
+    ])
+    .env("MS_SOAK", scale)
+    .run()
 }
 
 /// Runs `.ci/run` itself, so the two can never drift apart.

@@ -89,15 +89,22 @@ pub struct ShardStats {
     pub http: Counters,
     /// Its reactor's counters.
     pub reactor: ms_reactor::Stats,
+    /// Blocks live in its memory pool (ms-alloc), large ones included.
+    pub pool_live: usize,
+    /// Bytes its memory pool holds from the system.
+    pub pool_bytes: usize,
 }
 
 impl ShardStats {
     /// The view of the shard running on this thread (shard 0 outside an engine).
     pub fn here() -> ShardStats {
+        let pool = ms_alloc::stats();
         ShardStats {
             shard: ms_engine::try_shard_id().unwrap_or(0),
             http: snapshot(),
             reactor: ms_reactor::stats().unwrap_or_default(),
+            pool_live: pool.live() + pool.large_live,
+            pool_bytes: pool.bytes_held() + pool.large_bytes,
         }
     }
 }
@@ -109,7 +116,13 @@ impl ShardStats {
 /// ```
 /// use ms_examples::http::stats::{render, ShardStats};
 ///
-/// let text = render(&[ShardStats { shard: 1, http: Default::default(), reactor: Default::default() }]);
+/// let text = render(&[ShardStats {
+///     shard: 1,
+///     http: Default::default(),
+///     reactor: Default::default(),
+///     pool_live: 0,
+///     pool_bytes: 0,
+/// }]);
 /// assert!(text.contains("# TYPE ms_http_requests_total counter\n"));
 /// assert!(text.contains("ms_http_requests_total{shard=\"1\"} 0\n"));
 /// ```

@@ -45,6 +45,11 @@ impl Server {
         stream
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `SIGTERM`.
     pub fn terminate(&self) {
         // SAFETY: kill(2) on our own child's pid, no memory arguments.

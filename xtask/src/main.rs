@@ -94,7 +94,9 @@ fn loom(only: Option<&str>) -> Result<(), String> {
 fn soak(scale: Option<&str>) -> Result<(), String> {
     let scale = scale.unwrap_or("100");
     if scale.parse::<u32>().map_or(true, |s| s == 0) {
-        return Err(format!("soak: SCALE must be a positive number, not `{scale}`"));
+        return Err(format!(
+            "soak: SCALE must be a positive number, not `{scale}`"
+        ));
     }
     cmd::cargo(&[
         "test",

@@ -73,6 +73,8 @@ async fn serve(stream: &TcpStream, shutdown: &Shutdown, limits: Limits) -> End {
     let (mut start, mut end) = (0, 0);
     let mut out = Vec::with_capacity(4096);
     let mut idle = ms_reactor::sleep(limits.idle_timeout);
+    // One registration with the stop signal for the connection's life, not one per read.
+    let mut stopping = shutdown.wait();
     let mut idle_from = Instant::now();
     // The idle deadline moves at most this often (a timer reset per request would cost more
     // than the request); the timeout is thus between `idle_timeout - slack` and itself.
@@ -143,12 +145,11 @@ async fn serve(stream: &TcpStream, shutdown: &Shutdown, limits: Limits) -> End {
         let idle_now = start == end;
         let event = {
             let mut read = pin!(stream.read(&mut buf[end..]));
-            let mut stopping = pin!(shutdown.wait());
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = read.as_mut().poll(cx) {
                     return Poll::Ready(Event::Read(result));
                 }
-                if idle_now && stopping.as_mut().poll(cx).is_ready() {
+                if idle_now && std::pin::Pin::new(&mut stopping).poll(cx).is_ready() {
                     return Poll::Ready(Event::Shutdown);
                 }
                 if std::pin::Pin::new(&mut idle).poll(cx).is_ready() {

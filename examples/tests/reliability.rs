@@ -231,6 +231,10 @@ fn connection_churn_returns_memory_to_its_baseline() {
             .unwrap()
     };
     let (rss_before, pool_before) = (rss(), metric(&mut observer, "ms_pool_live_blocks"));
+    assert!(
+        pool_before > 0,
+        "the pool metric is missing (the observer's task is pooled)"
+    );
     churn(cycles);
     settle(&mut observer);
     let (rss_after, pool_after) = (rss(), metric(&mut observer, "ms_pool_live_blocks"));

@@ -246,6 +246,18 @@ pub fn render(shards: &[ShardStats]) -> String {
             "Task polls over the stall threshold.",
             |s| s.reactor.stalls,
         ),
+        (
+            "ms_pool_live_blocks",
+            "gauge",
+            "Blocks live in the memory pool.",
+            |s| s.pool_live as u64,
+        ),
+        (
+            "ms_pool_held_bytes",
+            "gauge",
+            "Bytes the memory pool holds.",
+            |s| s.pool_bytes as u64,
+        ),
     ];
     let mut text = String::new();
     for (name, kind, help, value) in METRICS {

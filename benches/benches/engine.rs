@@ -1,13 +1,31 @@
-//! Cross-shard round trips: shard 0 asks shard 1 to compute something and awaits the answer,
-//! `ROUNDS` times in a row, each shard pinned to its own core.
+//! Cross-shard messaging between two shards, each pinned to its own core.
+//!
+//! `engine_round_trip`: shard 0 asks shard 1 to compute something and awaits the answer,
+//! `ROUNDS` times in a row (one message in flight).
 //!
 //! - `ms_engine_sleeping`: `submit_to` between two shards whose reactors sleep when idle.
 //! - `ms_engine_busy_poll`: the same with 200 us of busy-polling before sleeping.
 //! - `tokio_mpsc_oneshot`: two `current_thread` runtimes on two pinned threads; a request is
 //!   an mpsc message carrying a oneshot sender for the answer.
+//!
+//! `engine_throughput`: `MESSAGES` messages from shard 0 to shard 1 with many in flight, so
+//! the mesh batches (one doorbell check per round of sends, lanes drained in bulk). Both
+//! shards busy-poll for 200 us before sleeping. Throughput is messages per second.
+//!
+//! - `ms_engine_submit_to_window_1024`: `submit_to` with up to `WINDOW` requests awaiting
+//!   their replies; each element is a request and its reply.
+//! - `ms_engine_send_to_window_1024`: fire-and-forget `send_to` of a closure that bumps a
+//!   counter on shard 1, in rounds of `WINDOW`, each round followed by one `submit_to` that
+//!   acts as a barrier (at most two rounds in flight); the last barrier checks the count.
+//! - Each run first sends `WARM_UP` untimed messages the same way, so the steady state is
+//!   measured, not the growth of fresh pools and queues.
+//! - `tokio_*`: the same two shapes between two `current_thread` runtimes over an unbounded
+//!   mpsc (boxed closures, oneshot replies), the runtimes idle-sleeping as tokio does.
 
 #![allow(missing_docs)]
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,6 +34,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ms_benches::{flat_group, pin_current_thread, two_cpus};
 
 const ROUNDS: u64 = 2_000;
+/// Messages per throughput iteration.
+const MESSAGES: u64 = 100_000;
+/// Messages in flight in the throughput benchmarks.
+const WINDOW: u64 = 1024;
+/// Untimed messages first, so each run is measured warm (pools grown, lanes and caches hot).
+const WARM_UP: u64 = 20 * WINDOW;
+const BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// Runs `ROUNDS` submit_to round trips on a two-shard engine; returns their total time.
 fn ms_engine_round_trips(busy_poll: Duration) -> Duration {
@@ -113,5 +138,228 @@ fn cross_shard(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cross_shard);
+/// Runs `client` on shard 0 of a two-shard busy-polling engine (shard 1 only serves) and
+/// returns the duration it reports.
+fn ms_engine_client<F, Fut>(client: F) -> Duration
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Duration> + 'static,
+{
+    let (a, b) = two_cpus();
+    let elapsed = Arc::new(Mutex::new(Duration::ZERO));
+    let out = Arc::clone(&elapsed);
+    let client = Arc::new(client);
+    ms_engine::Engine::builder()
+        .cores(vec![a, b])
+        .busy_poll(BUSY_POLL)
+        .run(move || {
+            let (out, client) = (Arc::clone(&out), Arc::clone(&client));
+            async move {
+                if ms_engine::shard_id() == 0 {
+                    *out.lock().unwrap() = client().await;
+                    ms_engine::stop();
+                }
+                ms_engine::stopped().await;
+            }
+        })
+        .expect("engine run");
+    *elapsed.lock().unwrap()
+}
+
+/// `WARM_UP` untimed messages, then `MESSAGES` timed `submit_to`s, with up to `WINDOW`
+/// awaiting replies.
+async fn ms_engine_submit_window() -> Duration {
+    ms_engine_submit_messages(WARM_UP).await;
+    ms_engine_submit_messages(MESSAGES).await
+}
+
+async fn ms_engine_submit_messages(messages: u64) -> Duration {
+    let start = Instant::now();
+    let mut in_flight = VecDeque::with_capacity(WINDOW as usize);
+    let mut sum = 0;
+    for i in 0..messages {
+        in_flight.push_back(ms_engine::submit_to(1, move || async move { i + 1 }));
+        if in_flight.len() == WINDOW as usize {
+            sum += in_flight.pop_front().unwrap().await.unwrap();
+        }
+    }
+    for reply in in_flight {
+        sum += reply.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(sum, messages * (messages + 1) / 2);
+    elapsed
+}
+
+thread_local! {
+    /// Jobs run on this shard (or tokio thread) by the fire-and-forget benchmarks.
+    static RECEIVED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    RECEIVED.with(|r| r.set(r.get() + 1));
+}
+
+/// `WARM_UP` untimed messages, then `MESSAGES` timed `send_to`s in rounds of `WINDOW`, each
+/// round closed by a barrier `submit_to`.
+async fn ms_engine_send_window() -> Duration {
+    ms_engine_send_messages(WARM_UP).await;
+    ms_engine_send_messages(MESSAGES).await
+}
+
+async fn ms_engine_send_messages(messages: u64) -> Duration {
+    let before = ms_engine::submit_to(1, || async { RECEIVED.with(Cell::get) })
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut previous = None;
+    for _ in 0..messages / WINDOW {
+        for _ in 0..WINDOW {
+            ms_engine::send_to(1, bump);
+        }
+        let barrier = ms_engine::submit_to(1, || async { RECEIVED.with(Cell::get) });
+        if let Some(previous) = previous.replace(barrier) {
+            previous.await.unwrap();
+        }
+    }
+    let received = previous.expect("at least one round").await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(received - before, messages / WINDOW * WINDOW);
+    elapsed
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Two pinned current_thread runtimes: the server runs every job it receives; `client` gets
+/// the sender and returns its measured time.
+fn tokio_pair<F, Fut>(client: F) -> Duration
+where
+    F: FnOnce(tokio::sync::mpsc::UnboundedSender<Job>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Duration>,
+{
+    let (a, b) = two_cpus();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    let server = thread::spawn(move || {
+        pin_current_thread(b).expect("pin");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            while let Some(job) = rx.recv().await {
+                job();
+            }
+        });
+    });
+    let client = thread::spawn(move || {
+        pin_current_thread(a).expect("pin");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(client(tx))
+    });
+    let elapsed = client.join().unwrap();
+    server.join().unwrap();
+    elapsed
+}
+
+/// A request to the tokio server: runs `f` there and answers on a oneshot.
+fn tokio_request<T: Send + 'static>(
+    tx: &tokio::sync::mpsc::UnboundedSender<Job>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<T> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    tx.send(Box::new(move || {
+        let _ = reply.send(f());
+    }))
+    .unwrap();
+    answer
+}
+
+async fn tokio_submit_window(tx: tokio::sync::mpsc::UnboundedSender<Job>) -> Duration {
+    tokio_submit_messages(&tx, WARM_UP).await;
+    tokio_submit_messages(&tx, MESSAGES).await
+}
+
+async fn tokio_submit_messages(
+    tx: &tokio::sync::mpsc::UnboundedSender<Job>,
+    messages: u64,
+) -> Duration {
+    let start = Instant::now();
+    let mut in_flight = VecDeque::with_capacity(WINDOW as usize);
+    let mut sum = 0;
+    for i in 0..messages {
+        in_flight.push_back(tokio_request(tx, move || i + 1));
+        if in_flight.len() == WINDOW as usize {
+            sum += in_flight.pop_front().unwrap().await.unwrap();
+        }
+    }
+    for answer in in_flight {
+        sum += answer.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(sum, messages * (messages + 1) / 2);
+    elapsed
+}
+
+async fn tokio_send_window(tx: tokio::sync::mpsc::UnboundedSender<Job>) -> Duration {
+    tokio_send_messages(&tx, WARM_UP).await;
+    tokio_send_messages(&tx, MESSAGES).await
+}
+
+async fn tokio_send_messages(
+    tx: &tokio::sync::mpsc::UnboundedSender<Job>,
+    messages: u64,
+) -> Duration {
+    let before = tokio_request(tx, || RECEIVED.with(Cell::get))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut previous = None;
+    for _ in 0..messages / WINDOW {
+        for _ in 0..WINDOW {
+            tx.send(Box::new(bump)).unwrap();
+        }
+        let barrier = tokio_request(tx, || RECEIVED.with(Cell::get));
+        if let Some(previous) = previous.replace(barrier) {
+            previous.await.unwrap();
+        }
+    }
+    let received = previous.expect("at least one round").await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(received - before, messages / WINDOW * WINDOW);
+    elapsed
+}
+
+fn throughput(c: &mut Criterion) {
+    let mut group = flat_group(
+        c,
+        "engine_throughput",
+        MESSAGES,
+        Duration::from_millis(500),
+        3,
+    );
+    group.bench_function("ms_engine_submit_to_window_1024", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| ms_engine_client(ms_engine_submit_window))
+                .sum()
+        })
+    });
+    group.bench_function("ms_engine_send_to_window_1024", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| ms_engine_client(ms_engine_send_window))
+                .sum()
+        })
+    });
+    group.bench_function("tokio_submit_window_1024", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| tokio_pair(tokio_submit_window)).sum())
+    });
+    group.bench_function("tokio_send_window_1024", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| tokio_pair(tokio_send_window)).sum())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cross_shard, throughput);
 criterion_main!(benches);

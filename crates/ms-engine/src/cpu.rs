@@ -56,7 +56,7 @@ pub fn current_cpu() -> io::Result<usize> {
     usize::try_from(cpu).map_err(|_| io::Error::last_os_error())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

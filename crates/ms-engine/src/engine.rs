@@ -1,12 +1,12 @@
 //! [`Builder`]: starts one pinned thread per shard, each with its own reactor, runs the same
 //! future on every shard, and returns when all of them are done.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::task::{Poll, Waker};
 use std::thread;
@@ -17,6 +17,8 @@ use ms_reactor::panic_message;
 
 /// What every shard of one engine shares: the stop flag and the wakers waiting on it.
 struct Shared {
+    /// This run's number, unique in the process (see [`Home`]).
+    id: u64,
     count: usize,
     stopping: AtomicBool,
     /// Per shard, the wakers of every task waiting in `stopped`.
@@ -54,8 +56,28 @@ struct ShardContext {
     shared: Arc<Shared>,
 }
 
+/// Numbers engine runs; never reused.
+static NEXT_ENGINE: AtomicU64 = AtomicU64::new(1);
+
+/// A shard thread's identity: which engine run, which shard. Engine runs are numbered once
+/// and start a fresh thread per shard, so one `Home` names one thread for the whole life of
+/// the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Home {
+    pub(crate) engine: u64,
+    pub(crate) shard: usize,
+}
+
 thread_local! {
     static SHARD: RefCell<Option<ShardContext>> = const { RefCell::new(None) };
+    /// Set when a shard thread starts and kept until it exits (unlike `SHARD`, which ends
+    /// with the run), so a value owned by this thread is recognised here even in teardown.
+    static HOME: Cell<Option<Home>> = const { Cell::new(None) };
+}
+
+/// The shard this thread is (or was), if it is an engine's shard thread.
+pub(crate) fn current_home() -> Option<Home> {
+    HOME.with(Cell::get)
 }
 
 fn with_shard<R>(f: impl FnOnce(&ShardContext) -> R) -> Option<R> {
@@ -249,6 +271,7 @@ impl Builder {
         let count = self.shards.unwrap_or(cores.len()).max(1);
         let pin = self.pin.unwrap_or(true);
         let shared = Arc::new(Shared {
+            id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
             count,
             stopping: AtomicBool::new(false),
             waiting: Mutex::new(vec![Vec::new(); count]),
@@ -295,6 +318,12 @@ impl Builder {
                         if failed.load(Ordering::SeqCst) {
                             return Ok(()); // another shard failed to start: run nothing
                         }
+                        HOME.with(|h| {
+                            h.set(Some(Home {
+                                engine: shared.id,
+                                shard,
+                            }))
+                        });
                         SHARD.with(|s| {
                             *s.borrow_mut() = Some(ShardContext {
                                 id: shard,
@@ -306,8 +335,11 @@ impl Builder {
                         // still set.
                         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                             reactor.block_on(async {
-                                crate::mesh::start(shard, mesh_ends, signals);
-                                make().await
+                                crate::mesh::start(shared.id, shard, mesh_ends, signals);
+                                make().await;
+                                // Services never stopped go now, on their shard, while the
+                                // reactor still runs.
+                                crate::sharded::drop_all();
                             });
                             drop(reactor);
                             crate::mesh::finish();

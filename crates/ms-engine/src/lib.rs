@@ -3,9 +3,11 @@
 //! knows itself by [`shard_id`]; [`stop`] from any shard ends them all in order.
 //!
 //! Shards talk only through the SMP mesh, one ms-spsc lane per ordered pair:
-//! [`submit_to`] runs work on another shard and brings its `Send` result back;
-//! [`invoke_on_all`] runs it on every shard. `Sharded<S>`, `Foreign<T>` and signal handling
-//! come next.
+//! [`submit_to`] runs work on another shard and brings its `Send` result back; [`send_to`]
+//! sends work with no reply; [`invoke_on_all`] and [`map_reduce`] run it on every shard.
+//! Above it, [`Sharded<S>`](Sharded) runs one instance of a service per shard, and
+//! [`Foreign<T>`](Foreign) lets one shard's value (even an `Rc`) travel to others and come home
+//! to be dropped. SIGINT and SIGTERM stop every running engine in order.
 //!
 //! # Examples
 //!
@@ -31,16 +33,44 @@
 //!     .unwrap();
 //! assert_eq!(started.load(Ordering::SeqCst), 2);
 //! ```
+//!
+//! # The mesh
+//!
+//! A message to another shard is pushed into the lane from this shard to it, so a sender
+//! never blocks (a full lane spills into a backlog that is retried) and messages from one
+//! shard to another run in the order they were sent. Doorbells are batched: a shard rings
+//! each target at most once per round of sends (after the sending task yields), and only if
+//! the target's poller is parked; a busy target is never woken. [`mesh_stats`] counts the
+//! messages, the backlogged sends and the wakes of each shard.
+//!
+//! # Types and functions
+//!
+//! - [`Engine::builder`] and [`Builder`]: shards, cores, pinning, busy-polling; [`EngineError`].
+//! - [`shard_id`], [`try_shard_id`], [`shard_count`], [`stop`], [`stopped`].
+//! - [`submit_to`], [`send_to`], [`invoke_on_all`], [`map_reduce`]; [`mesh_stats`] and
+//!   [`MeshStats`].
+//! - [`Sharded`] and [`Service`]: one service instance per shard.
+//! - [`Foreign`]: a shard's value that may travel and comes home to be dropped.
+//! - [`cpu`]: affinity and pinning.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
 pub mod cpu;
+mod doorbell;
 mod engine;
+mod foreign;
 mod mesh;
+mod sharded;
 mod signals;
+mod stats;
+mod submit;
+mod sync;
 
 pub use engine::{Builder, EngineError, shard_count, shard_id, stop, stopped, try_shard_id};
-pub use mesh::{invoke_on_all, submit_to};
+pub use foreign::Foreign;
+pub use sharded::{Service, Sharded};
+pub use stats::{MeshStats, mesh_stats};
+pub use submit::{invoke_on_all, map_reduce, send_to, submit_to};
 
 /// The engine; start one with [`Engine::builder`].
 #[derive(Debug)]

@@ -4,60 +4,66 @@
 //!
 //! A message is a job (a `Send` closure) that runs on the target shard. Each shard owns the
 //! producers of its outgoing lanes and, in its poller task, the consumers of its incoming
-//! ones.
+//! ones. Per-shard state lives in the thread-local `LOCAL`, touched only in short borrows that
+//! never run user code.
 //!
 //! - **Send** (`send`): flush the backlog for that target, then push; if the lane is full, the
 //!   job joins the backlog (unbounded, per target), so a sender never blocks and a reply never
-//!   waits behind requests: no cross-shard deadlock. Then take the target's registered
-//!   waker, if any, and wake it (a foreign wake: the target's reactor is rung only if it
-//!   sleeps).
-//! - **Poll** (the poller task): run every job in every incoming lane; flush backlogs; when
-//!   nothing came, store the task's waker under the target's lock and look at the lanes
-//!   once more before waiting. A sender pushes before it takes the waker under the same lock,
-//!   so either the sender sees the waker or the poller sees the job: no lost wake-up.
-//!   While a backlog remains, the poller retries on a short timer instead of waiting.
+//!   waits behind requests: no cross-shard deadlock. The target is then marked *dirty*; no
+//!   doorbell is rung yet.
+//! - **Ring** (batching): the dirty targets are rung once per batch, by this shard's poller at
+//!   the end of each round of jobs: one `fence(SeqCst)` for the batch, then a wake only for a
+//!   target whose poller is parked (see [`doorbell`](crate::doorbell)). A send made outside
+//!   the poller (by an ordinary task) wakes this shard's own poller, locally and once per
+//!   batch, so it rings after the sending task yields, in the same reactor turn. 1024 sends in
+//!   a row cost one fence and at most one wake per target.
+//! - **Poll** (the poller task): run the jobs of every lane (at most `JOB_BUDGET` per poll,
+//!   then yield); flush backlogs; ring. When nothing came: park (`parked = true`, fence), look
+//!   at the lanes once more, and only then wait. While a backlog remains, it also retries on a
+//!   short timer, since nothing signals that a full lane has room again.
 //!
-//! # Replies
+//! A panic in a job is caught and reported; the poller runs on.
 //!
-//! [`submit_to`] keeps a completion closure in a table on the calling shard and sends the
-//! target a job that spawns the work; when it ends, the target sends back a job that runs the
-//! completion (by id) on the caller's shard.
+//! # Teardown
+//!
+//! A shard's poller is dropped with its reactor; then `finish` flushes and rings what it can
+//! and drops the lanes. Jobs left in a lane are dropped with it, on whichever thread lets go
+//! last (they are `Send`); a [`Foreign`](crate::Foreign) inside one is never dropped off its
+//! home thread (it leaks instead; see its docs).
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ms_reactor::JoinError;
-use ms_spsc::{Consumer, Producer};
+use ms_reactor::panic_message;
+use ms_spsc::{CachePadded, Consumer, Producer};
+
+use crate::doorbell::{Doorbell, ring_all};
+use crate::stats::MeshStats;
 
 /// A job for another shard.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// What runs on the calling shard when a reply arrives: it fulfils the waiting promise.
-type Completion = Box<dyn FnOnce(Box<dyn Any + Send>)>;
+/// What runs on the calling shard when a reply arrives: it fulfils the waiting promise with
+/// the value it finds in the `Option` behind the `Any`.
+pub(crate) type Completion = Box<dyn FnOnce(&mut dyn Any)>;
 
 /// Slots of each lane.
-const LANE_CAPACITY: usize = 1024;
+pub(crate) const LANE_CAPACITY: usize = 1024;
+/// Jobs the poller runs per poll before it yields to the shard's other tasks.
+const JOB_BUDGET: usize = 1024;
+/// How soon the poller retries a backlog (a full lane signals nothing when it has room).
+const BACKLOG_RETRY: Duration = Duration::from_micros(50);
 
-/// Per-shard doorbells: the waker of each shard's poller.
+/// Every shard's doorbell, shared by all shards of one engine.
 pub(crate) struct Signals {
-    wakers: Vec<Mutex<Option<Waker>>>,
-}
-
-impl Signals {
-    fn wake(&self, shard: usize) {
-        let waker = self.wakers[shard]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
+    doorbells: Vec<CachePadded<Doorbell>>,
 }
 
 /// One shard's ends of the mesh, before its thread starts.
@@ -84,66 +90,181 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
         }
     }
     let signals = Arc::new(Signals {
-        wakers: (0..count).map(|_| Mutex::new(None)).collect(),
+        doorbells: (0..count)
+            .map(|_| CachePadded::new(Doorbell::new()))
+            .collect(),
     });
     (ends, signals)
 }
 
-/// A shard's sending side and its pending replies, in its thread.
+/// A shard's sending side, pending replies and counters, in its thread.
 struct Local {
+    engine: u64,
     shard: usize,
     outgoing: Vec<Option<Producer<Job>>>,
     backlog: Vec<VecDeque<Job>>,
     signals: Arc<Signals>,
+    /// Targets sent to since their doorbell was last rung, each listed once.
+    to_ring: Vec<usize>,
+    /// `dirty[t]`: whether `t` is in `to_ring`.
+    dirty: Vec<bool>,
+    /// Whether the poller is running jobs now (it rings when the round ends).
+    in_poller: bool,
+    /// Whether the poller is already due to run (and ring) without another wake.
+    flush_due: bool,
+    /// The poller task's waker, for sends made outside it.
+    poller: Option<Waker>,
     completions: Vec<Option<Completion>>,
     free: Vec<usize>,
+    stats: MeshStats,
 }
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
-/// Installs shard `shard`'s mesh on this thread and spawns its poller on the running reactor.
-pub(crate) fn start(shard: usize, ends: Ends, signals: Arc<Signals>) {
+/// Installs shard `shard`'s mesh (of engine `engine`) on this thread and spawns its poller on
+/// the running reactor.
+pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>) {
     let count = ends.outgoing.len();
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
+            engine,
             shard,
             outgoing: ends.outgoing,
             backlog: (0..count).map(|_| VecDeque::new()).collect(),
             signals: Arc::clone(&signals),
+            to_ring: Vec::with_capacity(count),
+            dirty: vec![false; count],
+            in_poller: false,
+            // The poller is spawned now and runs this turn: it rings what is sent before.
+            flush_due: true,
+            poller: None,
             completions: Vec::new(),
             free: Vec::new(),
+            stats: MeshStats::default(),
         })
     });
-    drop(ms_reactor::spawn(poll_lanes(shard, ends.incoming, signals)));
+    drop(ms_reactor::spawn(Poller {
+        shard,
+        incoming: ends.incoming,
+        signals,
+        published: None,
+        retry: None,
+    }));
 }
 
-/// Removes this thread's mesh (its lanes are dropped; peers see them abandoned).
+/// Rings what is pending, then removes this thread's mesh (its lanes are dropped; peers see
+/// them abandoned). The state is taken out before it is dropped, so drops that try to send
+/// find no mesh.
 pub(crate) fn finish() {
-    LOCAL.with(|l| l.borrow_mut().take());
+    let local = LOCAL.with(|l| {
+        let mut local = l.borrow_mut();
+        if let Some(local) = local.as_mut() {
+            local.flush_all();
+            local.ring();
+        }
+        local.take()
+    });
+    drop(local);
 }
 
-/// Sends `job` to shard `to`.
-fn send(to: usize, job: Job) {
-    let signals = LOCAL.with(|l| {
+/// Sends `job` to shard `to` of this thread's engine.
+///
+/// # Panics
+///
+/// Outside an engine shard, or if `to` is this shard.
+pub(crate) fn send(to: usize, job: Job) {
+    let poller = LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         let local = local.as_mut().expect("the mesh runs on engine shards only");
-        local.flush(to);
-        let lane = local.outgoing[to].as_mut().expect("no lane to self");
-        if local.backlog[to].is_empty() {
-            if let Err(full) = lane.try_push(job) {
-                local.backlog[to].push_back(full.into_inner());
-            }
-        } else {
-            local.backlog[to].push_back(job);
-        }
-        Arc::clone(&local.signals)
+        local.push(to, job);
+        local.mark(to)
     });
-    signals.wake(to);
+    if let Some(poller) = poller {
+        poller.wake(); // a local wake: it only queues our poller
+    }
+}
+
+/// Sends `f` to shard `to` of engine `engine` if this thread is another shard of that engine
+/// with a live mesh and a lane to a target that is still there; otherwise hands `f` back
+/// (nothing is allocated then).
+pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
+    engine: u64,
+    to: usize,
+    f: F,
+) -> Result<(), F> {
+    let poller = LOCAL.with(|l| {
+        let Ok(mut local) = l.try_borrow_mut() else {
+            return Err(f);
+        };
+        let Some(local) = local.as_mut() else {
+            return Err(f);
+        };
+        let reachable = local.engine == engine
+            && local
+                .outgoing
+                .get(to)
+                .and_then(Option::as_ref)
+                .is_some_and(|lane| !lane.is_abandoned());
+        if !reachable {
+            return Err(f);
+        }
+        local.push(to, Box::new(f));
+        Ok(local.mark(to))
+    })?;
+    if let Some(poller) = poller {
+        poller.wake();
+    }
+    Ok(())
+}
+
+/// This shard's counters.
+///
+/// # Panics
+///
+/// Outside an engine shard.
+pub(crate) fn stats() -> MeshStats {
+    LOCAL.with(|l| {
+        l.borrow()
+            .as_ref()
+            .expect("ms_engine::mesh_stats called outside an engine shard")
+            .stats
+    })
 }
 
 impl Local {
+    /// Pushes `job` for `to`, behind any backlog for it.
+    fn push(&mut self, to: usize, job: Job) {
+        self.stats.sent += 1;
+        self.flush(to);
+        let lane = self.outgoing[to].as_mut().expect("no lane to self");
+        let job = if self.backlog[to].is_empty() {
+            match lane.try_push(job) {
+                Ok(()) => return,
+                Err(full) => full.into_inner(),
+            }
+        } else {
+            job
+        };
+        self.stats.lane_full += 1;
+        self.backlog[to].push_back(job);
+    }
+
+    /// Notes that `to` needs its doorbell rung; returns the poller's waker if it must be woken
+    /// to do that.
+    fn mark(&mut self, to: usize) -> Option<Waker> {
+        if !self.dirty[to] {
+            self.dirty[to] = true;
+            self.to_ring.push(to);
+        }
+        if self.in_poller || self.flush_due {
+            return None;
+        }
+        self.flush_due = true;
+        self.poller.clone()
+    }
+
     /// Moves what fits of the backlog for `to` into its lane; returns whether any remains.
     fn flush(&mut self, to: usize) -> bool {
         let Some(lane) = self.outgoing[to].as_mut() else {
@@ -158,69 +279,171 @@ impl Local {
         }
         false
     }
-}
 
-/// Flushes every backlog; returns whether any job is still waiting for room.
-fn flush_all() -> bool {
-    let (flushed_to, remaining, signals) = LOCAL.with(|l| {
-        let mut local = l.borrow_mut();
-        let Some(local) = local.as_mut() else {
-            return (Vec::new(), false, None);
-        };
-        let mut flushed_to = Vec::new();
+    /// Flushes every backlog (marking the targets that got jobs); returns whether any job is
+    /// still waiting for room.
+    fn flush_all(&mut self) -> bool {
         let mut remaining = false;
-        for to in 0..local.backlog.len() {
-            if !local.backlog[to].is_empty() {
-                remaining |= local.flush(to);
-                flushed_to.push(to);
+        for to in 0..self.backlog.len() {
+            if !self.backlog[to].is_empty() {
+                remaining |= self.flush(to);
+                if !self.dirty[to] {
+                    self.dirty[to] = true;
+                    self.to_ring.push(to);
+                }
             }
         }
-        (flushed_to, remaining, Some(Arc::clone(&local.signals)))
-    });
-    if let Some(signals) = signals {
-        for to in flushed_to {
-            signals.wake(to);
+        remaining
+    }
+
+    /// Rings every dirty target (one fence for all of them).
+    fn ring(&mut self) {
+        if self.to_ring.is_empty() {
+            return;
+        }
+        let signals = &self.signals;
+        self.stats.wakes += ring_all(self.to_ring.iter().map(|&to| &*signals.doorbells[to]));
+        for to in self.to_ring.drain(..) {
+            self.dirty[to] = false;
         }
     }
-    remaining
 }
+
+// ===== the poller =====
 
 /// The poller task of one shard; see the module docs.
-async fn poll_lanes(shard: usize, mut incoming: Vec<Consumer<Job>>, signals: Arc<Signals>) {
-    loop {
-        let mut ran = 0;
-        for lane in &mut incoming {
-            // Jobs are run one by one, without holding anything: a job may send or spawn.
-            while let Ok(job) = lane.try_pop() {
-                job();
-                ran += 1;
-            }
-        }
-        let backlogged = flush_all();
-        if ran > 0 {
-            ms_reactor::yield_now().await;
+struct Poller {
+    shard: usize,
+    incoming: Vec<Consumer<Job>>,
+    signals: Arc<Signals>,
+    /// The waker last published in this shard's doorbell (republished only when it changes).
+    published: Option<Waker>,
+    /// While a backlog remains: when to try it again.
+    retry: Option<ms_reactor::Timer>,
+}
+
+/// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
+fn run_jobs(lanes: &mut [Consumer<Job>], budget: &mut usize) -> usize {
+    let mut ran = 0;
+    for lane in lanes {
+        // Slots are freed once, when the drain ends. Jobs run without any borrow held: they
+        // may send, spawn, or drop values that send.
+        let jobs = lane.drain().take(*budget);
+        if jobs.len() == 0 {
             continue;
         }
-        if backlogged {
-            ms_reactor::sleep(Duration::from_micros(50)).await;
-            continue;
+        // Counted before they run, so a job that reads the counters sees itself.
+        count_received(jobs.len());
+        for job in jobs {
+            run_job(job);
+            ran += 1;
+            *budget -= 1;
         }
-        std::future::poll_fn(|cx| {
-            *signals.wakers[shard]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
-            if incoming.iter().any(|lane| !lane.is_empty()) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+    }
+    ran
+}
+
+/// Runs one job, catching (and reporting) a panic so the poller lives on.
+fn run_job(job: Job) {
+    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(job)) {
+        let shard = crate::try_shard_id().map_or_else(|| "?".to_owned(), |s| s.to_string());
+        eprintln!(
+            "ms-engine: a job sent to shard {shard} panicked: {}",
+            panic_message(&*payload)
+        );
     }
 }
 
-/// Registers a completion on this shard; returns its id.
-fn register(completion: Completion) -> (usize, usize) {
+/// Opens a round of jobs: senders need not wake the poller until `end_round`.
+fn begin_round(waker: &Waker) {
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.in_poller = true;
+            if local.poller.as_ref().is_none_or(|w| !w.will_wake(waker)) {
+                local.poller = Some(waker.clone());
+            }
+        }
+    });
+}
+
+/// Counts `n` jobs about to run.
+fn count_received(n: usize) {
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.stats.received += n as u64;
+        }
+    });
+}
+
+/// Closes a round of jobs: flushes backlogs and rings every dirty target. Returns whether a
+/// backlog remains.
+fn end_round() -> bool {
+    LOCAL.with(|l| {
+        let mut local = l.borrow_mut();
+        let Some(local) = local.as_mut() else {
+            return false;
+        };
+        let backlogged = local.flush_all();
+        local.ring();
+        local.in_poller = false;
+        local.flush_due = false;
+        backlogged
+    })
+}
+
+impl Future for Poller {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Poller {
+            shard,
+            incoming,
+            signals,
+            published,
+            retry,
+        } = self.get_mut();
+        let doorbell = &signals.doorbells[*shard];
+        doorbell.unpark();
+        let mut budget = JOB_BUDGET;
+        loop {
+            begin_round(cx.waker());
+            let ran = run_jobs(incoming, &mut budget);
+            let backlogged = end_round();
+            if budget == 0 {
+                // More may be waiting: let the shard's other tasks run first.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if ran > 0 {
+                continue;
+            }
+            if published.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+                doorbell.publish(cx.waker().clone());
+                *published = Some(cx.waker().clone());
+            }
+            doorbell.park();
+            if incoming.iter().any(|lane| !lane.is_empty()) {
+                doorbell.unpark();
+                continue;
+            }
+            if !backlogged {
+                *retry = None;
+                return Poll::Pending;
+            }
+            let timer = retry.get_or_insert_with(|| ms_reactor::sleep(BACKLOG_RETRY));
+            if Pin::new(timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *retry = None;
+            doorbell.unpark();
+        }
+    }
+}
+
+// ===== replies =====
+
+/// Registers a completion on this shard; returns (this shard, its id).
+pub(crate) fn register(completion: Completion) -> (usize, usize) {
     LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         let local = local
@@ -241,7 +464,7 @@ fn register(completion: Completion) -> (usize, usize) {
 }
 
 /// Runs completion `id` of this shard with `value` (a reply has arrived).
-fn complete(id: usize, value: Box<dyn Any + Send>) {
+pub(crate) fn complete(id: usize, value: &mut dyn Any) {
     let completion = LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         let local = local.as_mut()?;
@@ -252,82 +475,4 @@ fn complete(id: usize, value: Box<dyn Any + Send>) {
     if let Some(completion) = completion {
         completion(value); // outside the borrow: it wakes the waiting task
     }
-}
-
-/// Runs `make()` on shard `shard` and resolves with its output here. On the calling shard
-/// itself, it is simply spawned. The future's output is the task's, or a [`JoinError`] if it
-/// panicked.
-///
-/// # Panics
-///
-/// Outside an engine shard, or if `shard` is not below [`shard_count`](crate::shard_count).
-///
-/// # Examples
-///
-/// ```
-/// ms_engine::Engine::builder().shards(2).pin(false).run(|| async {
-///     if ms_engine::shard_id() == 0 {
-///         let other = ms_engine::submit_to(1, || async { ms_engine::shard_id() * 10 }).await;
-///         assert_eq!(other.unwrap(), 10);
-///         ms_engine::stop();
-///     }
-///     ms_engine::stopped().await;
-/// }).unwrap();
-/// ```
-pub fn submit_to<F, Fut, T>(shard: usize, make: F) -> impl Future<Output = Result<T, JoinError>>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    assert!(
-        shard < crate::shard_count(),
-        "submit_to shard {shard} of {}",
-        crate::shard_count()
-    );
-    let (promise, reply) = ms_future::promise::<Result<T, JoinError>>();
-    if shard == crate::shard_id() {
-        drop(ms_reactor::spawn(async move {
-            promise.set_value(ms_reactor::spawn(make()).await);
-        }));
-    } else {
-        let (home, id) = register(Box::new(move |value: Box<dyn Any + Send>| {
-            let result = *value
-                .downcast::<Result<T, JoinError>>()
-                .expect("a reply carries its request's type");
-            promise.set_value(result);
-        }));
-        send(
-            shard,
-            Box::new(move || {
-                drop(ms_reactor::spawn(async move {
-                    let result = ms_reactor::spawn(make()).await;
-                    send(home, Box::new(move || complete(id, Box::new(result))));
-                }));
-            }),
-        );
-    }
-    async move {
-        match reply.await {
-            Ok(result) => result,
-            Err(ms_future::BrokenPromise) => Err(JoinError::Cancelled),
-        }
-    }
-}
-
-/// Runs `make()` on every shard and resolves with their outputs, by shard.
-pub async fn invoke_on_all<F, Fut, T>(make: F) -> Vec<Result<T, JoinError>>
-where
-    F: Fn() -> Fut + Send + Sync + Clone + 'static,
-    Fut: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    let pending: Vec<_> = (0..crate::shard_count())
-        .map(|shard| submit_to(shard, make.clone()))
-        .collect();
-    let mut results = Vec::with_capacity(pending.len());
-    for reply in pending {
-        results.push(reply.await);
-    }
-    results
 }

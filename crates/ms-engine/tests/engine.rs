@@ -1,5 +1,7 @@
 //! The engine: shard ids, pinning, orderly stop, and errors that are reported, not ignored.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

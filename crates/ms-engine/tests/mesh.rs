@@ -1,10 +1,17 @@
-//! The SMP mesh through the public API: submit_to across every pair, invoke_on_all, remote
-//! panics, and two shards flooding each other (lanes fill; backlogs must keep it deadlock-free).
+//! The SMP mesh through the public API: submit_to across every pair, send_to, invoke_on_all,
+//! map_reduce, remote panics, the mesh counters, and two shards flooding each other (lanes
+//! fill; backlogs must keep it deadlock-free).
 
-use std::sync::Arc;
+#![cfg(not(loom))]
+
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 
-use ms_engine::{Engine, invoke_on_all, shard_count, shard_id, stop, stopped, submit_to};
+use ms_engine::{
+    Engine, MeshStats, invoke_on_all, map_reduce, mesh_stats, send_to, shard_count, shard_id, stop,
+    stopped, submit_to,
+};
 use ms_reactor::JoinError;
 
 /// `MS_STRESS_DIVISOR` (valgrind runs set it) scales stress rounds down.
@@ -114,8 +121,146 @@ fn two_shards_flooding_each_other_all_complete() {
                     stop();
                 }
                 stopped().await;
+                // Both are done: each sent its requests and the replies to the other's, and
+                // ran as many.
+                let stats = mesh_stats();
+                assert_eq!((stats.sent, stats.received), (2 * rounds, 2 * rounds));
+                assert!(stats.wakes <= stats.sent);
             }
         })
         .unwrap();
     assert_eq!(done.load(Ordering::SeqCst), 2);
+}
+
+thread_local! {
+    /// Jobs run on this shard by the tests below.
+    static RAN: Cell<u64> = const { Cell::new(0) };
+}
+
+#[test]
+fn send_to_runs_every_job_in_order_and_survives_a_panic() {
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(|| async {
+            if shard_id() == 0 {
+                for i in 0..100 {
+                    send_to(1, move || {
+                        // In order: job i sees exactly i jobs before it.
+                        assert_eq!(RAN.with(Cell::get), i);
+                        RAN.with(|r| r.set(i + 1));
+                    });
+                }
+                send_to(1, || panic!("a failing job"));
+                send_to(0, || RAN.with(|r| r.set(r.get() + 1))); // to itself: a task
+                let ran = submit_to(1, || async { RAN.with(Cell::get) }).await;
+                assert_eq!(ran, Ok(100), "the panic lost nothing and stopped nothing");
+                ms_reactor::yield_now().await;
+                assert_eq!(RAN.with(Cell::get), 1);
+                stop();
+            }
+            stopped().await;
+        })
+        .unwrap();
+}
+
+#[test]
+fn map_reduce_folds_every_shard_in_order() {
+    Engine::builder()
+        .shards(3)
+        .pin(false)
+        .run(|| async {
+            if shard_id() == 2 {
+                let ids = map_reduce(
+                    || async { shard_id() },
+                    Vec::new(),
+                    |mut all, id| {
+                        all.push(id);
+                        all
+                    },
+                )
+                .await;
+                assert_eq!(ids, Ok(vec![0, 1, 2]));
+                let failed = map_reduce(
+                    || async {
+                        assert!(shard_id() != 1, "shard 1 refuses");
+                    },
+                    (),
+                    |(), ()| (),
+                )
+                .await;
+                assert_eq!(failed, Err(JoinError::Panicked("shard 1 refuses".into())));
+                stop();
+            }
+            stopped().await;
+        })
+        .unwrap();
+}
+
+#[test]
+fn mesh_stats_count_every_message_exactly() {
+    const ROUNDS: u64 = 100;
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(|| async {
+            assert_eq!(mesh_stats(), MeshStats::default());
+            if shard_id() == 0 {
+                for i in 0..ROUNDS {
+                    assert_eq!(submit_to(1, move || async move { i }).await, Ok(i));
+                }
+                submit_to(0, || async {}).await.unwrap(); // to itself: not a message
+                let mine = mesh_stats();
+                assert_eq!(
+                    (mine.sent, mine.received, mine.lane_full),
+                    (ROUNDS, ROUNDS, 0)
+                );
+                // One round trip at a time: each request may have to wake shard 1, never more.
+                assert!(mine.wakes <= ROUNDS, "{mine:?}");
+                // Read on shard 1: its counters include this request, not yet its reply.
+                let theirs = submit_to(1, || async { mesh_stats() }).await.unwrap();
+                assert_eq!(
+                    (theirs.sent, theirs.received, theirs.lane_full),
+                    (ROUNDS, ROUNDS + 1, 0)
+                );
+                let mine = mesh_stats();
+                assert_eq!((mine.sent, mine.received), (ROUNDS + 1, ROUNDS + 1));
+                stop();
+            }
+            stopped().await;
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_full_lane_is_counted_and_its_backlog_delivered() {
+    // Twice a lane's capacity (1024 slots), sent while the target is blocked.
+    const SENDS: u64 = 2048;
+    let gate = Arc::new(Barrier::new(2));
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(move || {
+            let gate = Arc::clone(&gate);
+            async move {
+                if shard_id() == 1 {
+                    // Block this shard's thread (its poller cannot run) until shard 0 has sent
+                    // everything.
+                    gate.wait();
+                    stopped().await;
+                    return;
+                }
+                for _ in 0..SENDS {
+                    send_to(1, || RAN.with(|r| r.set(r.get() + 1)));
+                }
+                let stats = mesh_stats();
+                assert_eq!((stats.sent, stats.lane_full), (SENDS, SENDS - 1024));
+                gate.wait();
+                let ran = submit_to(1, || async { RAN.with(Cell::get) }).await;
+                assert_eq!(ran, Ok(SENDS));
+                stop();
+                stopped().await;
+            }
+        })
+        .unwrap();
 }

@@ -2,6 +2,8 @@
 //! still answered, and the process exits 0. Signals are per process, so the engine runs in a
 //! child: this test binary re-run with `MS_ENGINE_SIGTERM_CHILD=1`.
 
+#![cfg(not(loom))]
+
 use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream as StdStream;

@@ -1,0 +1,236 @@
+//! Work on other shards: [`submit_to`] (with a reply), [`send_to`] (fire and forget),
+//! [`invoke_on_all`] and [`map_reduce`] (every shard).
+//!
+//! # Replies
+//!
+//! [`submit_to`] keeps a completion closure in a table on the calling shard and sends the
+//! target a job that spawns the work; when it ends, the target sends back a job that runs the
+//! completion (by id) on the caller's shard. A panic in the work is caught there and comes
+//! back as [`JoinError::Panicked`].
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::task::{Context, Poll, Waker};
+
+use ms_reactor::{JoinError, panic_message};
+
+use crate::mesh;
+
+/// Runs `make()` and the future it returns, catching a panic in either.
+async fn caught<F, Fut>(make: F) -> Result<Fut::Output, JoinError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    let future = std::panic::catch_unwind(AssertUnwindSafe(make))
+        .map_err(|payload| JoinError::Panicked(panic_message(&*payload)))?;
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(JoinError::Panicked(panic_message(&*payload)))),
+        }
+    })
+    .await
+}
+
+/// Runs `task` on this shard: polled once at once (it usually is ready: then no task is
+/// spawned at all), and if it is not ready yet, spawned and polled again with its own waker.
+///
+/// The first poll uses a no-op waker, which is sound for any future that follows the
+/// `Future` contract (only the waker of the latest poll need be woken): the spawned task
+/// polls it again before anything could be missed, and it registers its own waker then.
+fn run_here(task: impl Future<Output = ()> + 'static) {
+    let mut task = Box::pin(task);
+    if task
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending()
+    {
+        drop(ms_reactor::spawn(task));
+    }
+}
+
+/// Runs `make()` on shard `shard` and resolves with its output here. On the calling shard
+/// itself, it is simply spawned. The future's output is the task's, or a [`JoinError`] if it
+/// panicked (or the target shard ended before it ran).
+///
+/// Messages to one shard run in the order they were sent. The doorbell of the target is rung
+/// once per batch: after the calling task yields (see the [crate docs](crate#the-mesh)).
+///
+/// # Panics
+///
+/// Outside an engine shard, or if `shard` is not below [`shard_count`](crate::shard_count).
+///
+/// # Examples
+///
+/// ```
+/// ms_engine::Engine::builder().shards(2).pin(false).run(|| async {
+///     if ms_engine::shard_id() == 0 {
+///         let other = ms_engine::submit_to(1, || async { ms_engine::shard_id() * 10 }).await;
+///         assert_eq!(other.unwrap(), 10);
+///         ms_engine::stop();
+///     }
+///     ms_engine::stopped().await;
+/// }).unwrap();
+/// ```
+pub fn submit_to<F, Fut, T>(shard: usize, make: F) -> impl Future<Output = Result<T, JoinError>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    assert!(
+        shard < crate::shard_count(),
+        "submit_to shard {shard} of {}",
+        crate::shard_count()
+    );
+    let (promise, reply) = ms_future::promise::<Result<T, JoinError>>();
+    if shard == crate::shard_id() {
+        drop(ms_reactor::spawn(async move {
+            promise.set_value(caught(make).await);
+        }));
+    } else {
+        let (home, id) = mesh::register(Box::new(move |value: &mut dyn Any| {
+            let result = value
+                .downcast_mut::<Option<Result<T, JoinError>>>()
+                .and_then(Option::take)
+                .expect("a reply carries its request's type");
+            promise.set_value(result);
+        }));
+        mesh::send(
+            shard,
+            Box::new(move || {
+                run_here(async move {
+                    let result = caught(make).await;
+                    mesh::send(
+                        home,
+                        Box::new(move || mesh::complete(id, &mut Some(result))),
+                    );
+                });
+            }),
+        );
+    }
+    async move {
+        match reply.await {
+            Ok(result) => result,
+            Err(ms_future::BrokenPromise) => Err(JoinError::Cancelled),
+        }
+    }
+}
+
+/// Runs `f()` on shard `shard`, with no reply: fire and forget. On the calling shard itself,
+/// it runs in a task spawned there. A panic in `f` is caught and reported on stderr.
+///
+/// Messages to one shard run in the order they were sent, so a [`submit_to`] sent after a
+/// batch of `send_to`s resolves only once they all ran.
+///
+/// # Panics
+///
+/// Outside an engine shard, or if `shard` is not below [`shard_count`](crate::shard_count).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// thread_local!(static HITS: Cell<u32> = const { Cell::new(0) });
+///
+/// ms_engine::Engine::builder().shards(2).pin(false).run(|| async {
+///     if ms_engine::shard_id() == 0 {
+///         for _ in 0..3 {
+///             ms_engine::send_to(1, || HITS.with(|h| h.set(h.get() + 1)));
+///         }
+///         // Runs after the three jobs above (one lane, in order).
+///         let hits = ms_engine::submit_to(1, || async { HITS.with(Cell::get) }).await;
+///         assert_eq!(hits.unwrap(), 3);
+///         ms_engine::stop();
+///     }
+///     ms_engine::stopped().await;
+/// }).unwrap();
+/// ```
+pub fn send_to<F>(shard: usize, f: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    assert!(
+        shard < crate::shard_count(),
+        "send_to shard {shard} of {}",
+        crate::shard_count()
+    );
+    if shard == crate::shard_id() {
+        drop(ms_reactor::spawn(async move { f() }));
+    } else {
+        mesh::send(shard, Box::new(f));
+    }
+}
+
+/// Runs `make()` on every shard and resolves with their outputs, by shard.
+///
+/// # Panics
+///
+/// Outside an engine shard.
+pub async fn invoke_on_all<F, Fut, T>(make: F) -> Vec<Result<T, JoinError>>
+where
+    F: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let pending: Vec<_> = (0..crate::shard_count())
+        .map(|shard| submit_to(shard, make.clone()))
+        .collect();
+    let mut results = Vec::with_capacity(pending.len());
+    for reply in pending {
+        results.push(reply.await);
+    }
+    results
+}
+
+/// Runs `mapper()` on every shard at once and folds the outputs into `initial` with
+/// `reducer`, in shard order, on the calling shard.
+///
+/// # Errors
+///
+/// The first [`JoinError`] in shard order, if a mapper panicked (the others still ran).
+///
+/// # Panics
+///
+/// Outside an engine shard.
+///
+/// # Examples
+///
+/// ```
+/// ms_engine::Engine::builder().shards(3).pin(false).run(|| async {
+///     if ms_engine::shard_id() == 0 {
+///         let sum = ms_engine::map_reduce(|| async { ms_engine::shard_id() + 1 }, 0, |a, b| a + b);
+///         assert_eq!(sum.await, Ok(1 + 2 + 3));
+///         ms_engine::stop();
+///     }
+///     ms_engine::stopped().await;
+/// }).unwrap();
+/// ```
+pub async fn map_reduce<M, Fut, T, R, Red>(
+    mapper: M,
+    initial: R,
+    mut reducer: Red,
+) -> Result<R, JoinError>
+where
+    M: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+    Red: FnMut(R, T) -> R,
+{
+    let mut acc = initial;
+    let mut first_error = None;
+    for result in invoke_on_all(mapper).await {
+        match result {
+            Ok(value) => acc = reducer(acc, value),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(acc), Err)
+}

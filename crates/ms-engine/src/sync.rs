@@ -1,0 +1,14 @@
+//! The one module that names the atomics, fences and locks of the doorbell protocol: loom's
+//! under `--cfg loom`, std's otherwise, so the loom models check the real protocol code.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    Mutex,
+    atomic::{AtomicBool, Ordering, fence},
+};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    Mutex,
+    atomic::{AtomicBool, Ordering, fence},
+};

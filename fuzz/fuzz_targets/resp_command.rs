@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
                 if !args.is_empty() {
                     let words: Vec<&[u8]> = args.iter().map(|r| &input[r.clone()]).collect();
                     // Outside an engine there is one shard: every command completes here.
-                    match command::execute(&words, &mut out) {
+                    match command::execute(&words, std::time::Instant::now(), &mut out) {
                         Outcome::Done | Outcome::Quit => executed += 1,
                         Outcome::Pending(_) => {
                             // DBSIZE, FLUSHALL, INFO always gather; not awaited here.

@@ -137,8 +137,9 @@ fn owned(args: &[&[u8]]) -> Vec<Vec<u8>> {
     args.iter().map(|a| a.to_vec()).collect()
 }
 
-/// Executes one command, whose words are `args` (not empty).
-pub fn execute(args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
+/// Executes one command, whose words are `args` (not empty), at time `now` (keys whose
+/// deadline is not after `now` are gone; callers pass one `now` per batch of commands read).
+pub fn execute(args: &[&[u8]], now: Instant, out: &mut Vec<u8>) -> Outcome {
     COMMANDS.with(|c| c.set(c.get() + 1));
     let name = args[0];
     let is = |command: &str| name.eq_ignore_ascii_case(command.as_bytes());
@@ -155,7 +156,6 @@ pub fn execute(args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
         }
         let shard = shard_of(args[1], shards());
         if shard == here() {
-            let now = Instant::now();
             with_store(|store| single(store, args, now, out));
             return Outcome::Done;
         }
@@ -191,12 +191,12 @@ pub fn execute(args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
         }
         let delete = is("DEL");
         let keys = &args[1..];
-        return count_keys(keys, delete, out);
+        return count_keys(keys, delete, now, out);
     } else if is("MGET") {
         if args.len() < 2 {
             return wrong_arity(out, "mget");
         }
-        return mget(&args[1..], out);
+        return mget(&args[1..], now, out);
     } else if is("MSET") {
         if args.len() < 3 || args.len() % 2 == 0 {
             return wrong_arity(out, "mset");
@@ -333,10 +333,9 @@ fn note_cross_shard(groups: &[(usize, Vec<usize>)]) {
 }
 
 /// DEL or EXISTS over several keys: the number removed or present.
-fn count_keys(keys: &[&[u8]], delete: bool, out: &mut Vec<u8>) -> Outcome {
+fn count_keys(keys: &[&[u8]], delete: bool, now: Instant, out: &mut Vec<u8>) -> Outcome {
     let groups = by_shard(keys, |k| k);
     if groups.len() == 1 && groups[0].0 == here() {
-        let now = Instant::now();
         let n = with_store(|store| count_in(store, keys, delete, now));
         resp::integer(out, n);
         return Outcome::Done;
@@ -367,7 +366,7 @@ fn count_in(store: &mut Store, keys: &[&[u8]], delete: bool, now: Instant) -> i6
         .count() as i64
 }
 
-fn mget(keys: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
+fn mget(keys: &[&[u8]], now: Instant, out: &mut Vec<u8>) -> Outcome {
     let groups = by_shard(keys, |k| k);
     let lookup = |store: &mut Store, keys: &[&[u8]], now: Instant| -> Vec<Option<Vec<u8>>> {
         keys.iter()
@@ -375,7 +374,6 @@ fn mget(keys: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
             .collect()
     };
     if groups.len() == 1 && groups[0].0 == here() {
-        let now = Instant::now();
         resp::array(out, keys.len());
         with_store(|store| {
             for key in keys {
@@ -541,9 +539,11 @@ fn set(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
             _ => return resp::error(out, "ERR syntax error"),
         }
     }
-    let exists = store.get(key, now).is_some();
-    if (nx && exists) || (xx && !exists) {
-        return resp::nil(out);
+    if nx || xx {
+        let exists = store.get(key, now).is_some();
+        if (nx && exists) || (xx && !exists) {
+            return resp::nil(out);
+        }
     }
     store.set(key, value, expires);
     resp::simple(out, "OK");

@@ -24,6 +24,7 @@ pub(super) async fn handle(stream: TcpStream, shutdown: Shutdown, limits: Limits
         let mut needed = 0;
         // The words of one command; allocated once per batch of commands.
         let mut words: Vec<&[u8]> = Vec::new();
+        let now = std::time::Instant::now();
         while start < end {
             let input = &buf[start..end];
             match resp::parse(input, &limits, &mut args) {
@@ -31,7 +32,7 @@ pub(super) async fn handle(stream: TcpStream, shutdown: Shutdown, limits: Limits
                     if !args.is_empty() {
                         words.clear();
                         words.extend(args.iter().map(|r| &input[r.clone()]));
-                        match command::execute(&words, &mut out) {
+                        match command::execute(&words, now, &mut out) {
                             Outcome::Done => {}
                             Outcome::Pending(reply) => pending.push((out.len(), reply)),
                             Outcome::Quit => close = true,

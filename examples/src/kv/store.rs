@@ -9,20 +9,47 @@ use std::time::Instant;
 
 use ms_packet::Packet;
 
-/// Bytes in pooled memory (one ms-packet buffer), usable as a map key looked up by `&[u8]`.
+/// The longest byte string kept inline, inside the map's own slot.
+const INLINE: usize = 30;
+
+/// A binary-safe byte string: short ones (up to 30 bytes, most keys and many values) inline,
+/// so a lookup touches no memory beyond the map's slot; longer ones in pooled memory (one
+/// ms-packet buffer). Usable as a map key looked up by `&[u8]`.
 #[derive(Debug)]
-pub struct Bytes(Packet);
+pub enum Bytes {
+    /// Up to [`INLINE`] bytes, stored in place.
+    Inline {
+        /// How many of `data` are used.
+        len: u8,
+        /// The bytes.
+        data: [u8; INLINE],
+    },
+    /// A longer string, in a pooled buffer.
+    Pooled(Packet),
+}
 
 impl Bytes {
-    /// A pooled copy of `bytes`.
+    /// A copy of `bytes`: inline if short, else pooled.
     pub fn copy(bytes: &[u8]) -> Bytes {
-        Bytes(Packet::copy_from_slice(bytes))
+        if bytes.len() <= INLINE {
+            let mut data = [0u8; INLINE];
+            data[..bytes.len()].copy_from_slice(bytes);
+            Bytes::Inline {
+                len: bytes.len() as u8,
+                data,
+            }
+        } else {
+            Bytes::Pooled(Packet::copy_from_slice(bytes))
+        }
     }
 
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
-        // A packet made by `copy_from_slice` is one fragment.
-        self.0.fragments().next().unwrap_or(&[])
+        match self {
+            Bytes::Inline { len, data } => &data[..usize::from(*len)],
+            // A packet made by `copy_from_slice` is one fragment.
+            Bytes::Pooled(packet) => packet.fragments().next().unwrap_or(&[]),
+        }
     }
 }
 
@@ -182,6 +209,16 @@ mod tests {
         assert_eq!(store.expired, 2);
         assert!(store.remove(b"c", now));
         assert!(!store.remove(b"c", now));
+    }
+
+    #[test]
+    fn short_and_long_strings_round_trip() {
+        for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 1000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let copy = Bytes::copy(&bytes);
+            assert_eq!(copy.as_slice(), bytes.as_slice());
+            assert_eq!(matches!(copy, Bytes::Inline { .. }), len <= INLINE);
+        }
     }
 
     #[test]

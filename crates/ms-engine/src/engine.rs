@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::task::{Poll, Waker};
 use std::thread;
@@ -23,6 +23,42 @@ struct Shared {
     stopping: AtomicBool,
     /// Per shard, the wakers of every task waiting in `stopped`.
     waiting: Mutex<Vec<Vec<Waker>>>,
+    /// Shards whose future has returned (or panicked): the exit barrier's count.
+    finished: AtomicUsize,
+    /// Shards waiting at the exit barrier.
+    exiting: Mutex<Vec<Waker>>,
+}
+
+impl Shared {
+    /// One more shard has finished its future; the last one releases the barrier.
+    fn arrive(&self) {
+        if self.finished.fetch_add(1, Ordering::SeqCst) + 1 >= self.count {
+            let waiters =
+                std::mem::take(&mut *self.exiting.lock().unwrap_or_else(|p| p.into_inner()));
+            for waker in waiters {
+                waker.wake();
+            }
+        }
+    }
+
+    /// The exit barrier: resolves once every shard has finished its future. Meanwhile this
+    /// shard's reactor keeps running, so its mesh still answers the shards that have not (a
+    /// `submit_to` to a shard that is done gets its reply, never a hang).
+    async fn all_finished(&self) {
+        std::future::poll_fn(|cx| {
+            if self.finished.load(Ordering::SeqCst) >= self.count {
+                return Poll::Ready(());
+            }
+            let mut exiting = self.exiting.lock().unwrap_or_else(|p| p.into_inner());
+            // Re-checked under the lock `arrive` takes to wake: no lost wake-up.
+            if self.finished.load(Ordering::SeqCst) >= self.count {
+                return Poll::Ready(());
+            }
+            exiting.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
 }
 
 impl crate::signals::Stop for Shared {
@@ -275,6 +311,8 @@ impl Builder {
             count,
             stopping: AtomicBool::new(false),
             waiting: Mutex::new(vec![Vec::new(); count]),
+            finished: AtomicUsize::new(0),
+            exiting: Mutex::new(Vec::new()),
         });
         if !self.ignore_signals {
             let engine: Arc<dyn crate::signals::Stop> = Arc::clone(&shared) as _;
@@ -333,10 +371,14 @@ impl Builder {
                         // Everything that runs user code (the future, then the reactor's teardown,
                         // which drops its tasks) runs inside the catch, with the shard context
                         // still set.
+                        let arrived = std::cell::Cell::new(false);
                         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                             reactor.block_on(async {
                                 crate::mesh::start(shared.id, shard, mesh_ends, signals);
                                 make().await;
+                                arrived.set(true);
+                                shared.arrive();
+                                shared.all_finished().await;
                                 // Services never stopped go now, on their shard, while the
                                 // reactor still runs.
                                 crate::sharded::drop_all();
@@ -344,6 +386,16 @@ impl Builder {
                             drop(reactor);
                             crate::mesh::finish();
                         }));
+                        if outcome.is_err() {
+                            // The other shards must not wait for this one at the barrier, and
+                            // what it holds goes now, on its thread, not in thread-local
+                            // destructors (where sending a `Foreign` home would abort).
+                            if !arrived.get() {
+                                shared.arrive();
+                            }
+                            let _ = std::panic::catch_unwind(crate::sharded::drop_all);
+                            let _ = std::panic::catch_unwind(crate::mesh::finish);
+                        }
                         SHARD.with(|s| *s.borrow_mut() = None);
                         outcome.map_err(|payload| {
                             shared.stop();

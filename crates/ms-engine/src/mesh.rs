@@ -8,8 +8,9 @@
 //! never run user code.
 //!
 //! - **Send** (`send`): flush the backlog for that target, then push; if the lane is full, the
-//!   job joins the backlog (unbounded, per target), so a sender never blocks and a reply never
-//!   waits behind requests: no cross-shard deadlock. The target is then marked *dirty*; no
+//!   job joins the backlog (unbounded, per target), so a sender never blocks, even to send a
+//!   reply while its own lanes are full: no cross-shard deadlock (a reply does queue behind
+//!   the requests already on its lane, in order). The target is then marked *dirty*; no
 //!   doorbell is rung yet.
 //! - **Ring** (batching): the dirty targets are rung once per batch, by this shard's poller at
 //!   the end of each round of jobs: one `fence(SeqCst)` for the batch, then a wake only for a
@@ -148,6 +149,7 @@ pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>
     drop(ms_reactor::spawn(Poller {
         shard,
         incoming: ends.incoming,
+        next_lane: 0,
         signals,
         published: None,
         retry: None,
@@ -194,13 +196,13 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
     to: usize,
     f: F,
 ) -> Result<(), F> {
-    let poller = LOCAL.with(|l| {
-        let Ok(mut local) = l.try_borrow_mut() else {
-            return Err(f);
-        };
-        let Some(local) = local.as_mut() else {
-            return Err(f);
-        };
+    // `f` stays out here until it is pushed, so that every path that does not send hands it
+    // back (never drops it here). `try_with`: this may run in a thread-local destructor at
+    // thread exit.
+    let mut f = Some(f);
+    let pushed = LOCAL.try_with(|l| {
+        let mut local = l.try_borrow_mut().ok()?;
+        let local = local.as_mut()?;
         let reachable = local.engine == engine
             && local
                 .outgoing
@@ -208,11 +210,16 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
                 .and_then(Option::as_ref)
                 .is_some_and(|lane| !lane.is_abandoned());
         if !reachable {
-            return Err(f);
+            return None;
         }
-        local.push(to, Box::new(f));
-        Ok(local.mark(to))
-    })?;
+        let job: Job = Box::new(f.take()?);
+        local.push(to, job);
+        Some(local.mark(to))
+    });
+    let poller = match pushed {
+        Ok(Some(poller)) => poller,
+        _ => return Err(f.take().expect("not sent, so still here")),
+    };
     if let Some(poller) = poller {
         poller.wake();
     }
@@ -315,6 +322,8 @@ impl Local {
 struct Poller {
     shard: usize,
     incoming: Vec<Consumer<Job>>,
+    /// The incoming lane the next round starts at.
+    next_lane: usize,
     signals: Arc<Signals>,
     /// The waker last published in this shard's doorbell (republished only when it changes).
     published: Option<Waker>,
@@ -323,9 +332,19 @@ struct Poller {
 }
 
 /// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
-fn run_jobs(lanes: &mut [Consumer<Job>], budget: &mut usize) -> usize {
+///
+/// The lanes are visited starting at `*first`, which then moves on by one, so that a sender
+/// keeping one lane full cannot starve the others (replies included) of the budget.
+fn run_jobs(lanes: &mut [Consumer<Job>], first: &mut usize, budget: &mut usize) -> usize {
     let mut ran = 0;
-    for lane in lanes {
+    let count = lanes.len();
+    if count == 0 {
+        return 0;
+    }
+    let start = *first % count;
+    *first = (start + 1) % count;
+    let (before, after) = lanes.split_at_mut(start);
+    for lane in after.iter_mut().chain(before.iter_mut()) {
         // Slots are freed once, when the drain ends. Jobs run without any borrow held: they
         // may send, spawn, or drop values that send.
         let jobs = lane.drain().take(*budget);
@@ -398,6 +417,7 @@ impl Future for Poller {
         let Poller {
             shard,
             incoming,
+            next_lane,
             signals,
             published,
             retry,
@@ -407,7 +427,7 @@ impl Future for Poller {
         let mut budget = JOB_BUDGET;
         loop {
             begin_round(cx.waker());
-            let ran = run_jobs(incoming, &mut budget);
+            let ran = run_jobs(incoming, next_lane, &mut budget);
             let backlogged = end_round();
             if budget == 0 {
                 // More may be waiting: let the shard's other tasks run first.
@@ -469,7 +489,9 @@ pub(crate) fn complete(id: usize, value: &mut dyn Any) {
         let mut local = l.borrow_mut();
         let local = local.as_mut()?;
         let completion = local.completions.get_mut(id)?.take();
-        local.free.push(id);
+        if completion.is_some() {
+            local.free.push(id); // a stray second reply must not free the id twice
+        }
         completion
     });
     if let Some(completion) = completion {

@@ -180,8 +180,8 @@ impl<S: Service> Sharded<S> {
     ///
     /// # Errors
     ///
-    /// [`JoinError::Panicked`] if `f` or its future panicked, or if that shard has no
-    /// instance (not started, or stopped).
+    /// [`JoinError::Panicked`] if `f` or its future panicked; [`JoinError::Cancelled`] if that
+    /// shard has no instance (not started, or stopped), in which case `f` is not called.
     ///
     /// # Panics
     ///
@@ -198,7 +198,22 @@ impl<S: Service> Sharded<S> {
         T: Send + 'static,
     {
         let this = *self;
-        crate::submit_to(shard, move || f(this.local()))
+        let reply = crate::submit_to(shard, move || {
+            let instance = this.try_local();
+            async move {
+                match instance {
+                    Some(instance) => Some(f(instance).await),
+                    None => None,
+                }
+            }
+        });
+        async move {
+            match reply.await {
+                Ok(Some(output)) => Ok(output),
+                Ok(None) => Err(JoinError::Cancelled),
+                Err(e) => Err(e),
+            }
+        }
     }
 
     /// Runs `f` with every shard's instance, each on its own shard, and resolves with the

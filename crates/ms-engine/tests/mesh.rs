@@ -264,3 +264,34 @@ fn a_full_lane_is_counted_and_its_backlog_delivered() {
         })
         .unwrap();
 }
+
+/// Review finding: a shard whose future had returned stopped polling its lanes, so a
+/// `submit_to` sent to it afterwards never resolved. The exit barrier keeps every shard's
+/// mesh serving until all shards are done.
+#[test]
+fn submit_to_a_shard_whose_future_returned_still_gets_its_reply() {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reply = Arc::new(AtomicU64::new(0));
+    let (done_in, reply_in) = (Arc::clone(&done), Arc::clone(&reply));
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .ignore_signals()
+        .run(move || {
+            let (done, reply) = (Arc::clone(&done_in), Arc::clone(&reply_in));
+            async move {
+                if shard_id() == 1 {
+                    done.store(true, Ordering::SeqCst);
+                    return; // shard 1 is finished: nothing of its own runs any more
+                }
+                while !done.load(Ordering::SeqCst) {
+                    ms_reactor::yield_now().await;
+                }
+                let answer = submit_to(1, || async { shard_id() as u64 + 41 }).await;
+                reply.store(answer.unwrap(), Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    assert!(done.load(Ordering::SeqCst));
+    assert_eq!(reply.load(Ordering::SeqCst), 42);
+}

@@ -115,8 +115,8 @@ where
 ///             .run(async move { stop.wait().await }, |stream, _peer, shutdown| async move {
 ///                 let mut buf = [0; 64];
 ///                 // Answer one request, or none if the server stops first.
-///                 let read = std::pin::pin!(stream.read(&mut buf));
-///                 if let Some(Ok(n)) = shutdown.or_until(read).await {
+///                 let read = shutdown.or_until(stream.read(&mut buf)).await;
+///                 if let Some(Ok(n)) = read {
 ///                     let _ = stream.write_all(&buf[..n]).await;
 ///                 }
 ///             })

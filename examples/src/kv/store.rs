@@ -10,7 +10,7 @@ use std::time::Instant;
 use ms_packet::Packet;
 
 /// The longest byte string kept inline, inside the map's own slot.
-const INLINE: usize = 30;
+pub const INLINE: usize = 30;
 
 /// A binary-safe byte string: short ones (up to 30 bytes, most keys and many values) inline,
 /// so a lookup touches no memory beyond the map's slot; longer ones in pooled memory (one

@@ -41,6 +41,8 @@ use crate::waker::{self, Entry, Key, MAX_TASKS, ReactorId};
 
 /// Tasks run per turn before I/O and timers are checked again.
 pub(crate) const TASK_BUDGET: usize = 256;
+/// With work queued and no I/O seen last time, epoll is looked at once every this many turns.
+const IO_EVERY_BUSY_TURNS: u32 = 4;
 /// The slot number of the `block_on` future's waker (never a task's).
 const MAIN_SLOT: usize = MAX_TASKS - 1;
 /// The epoll token of the doorbell.
@@ -91,6 +93,10 @@ pub(crate) struct Core {
     tasks: RefCell<Tasks>,
     run_queue: RefCell<VecDeque<Key>>,
     main_woken: Cell<bool>,
+    /// Turns in a row that had work queued and skipped epoll (see `poll_io`).
+    skipped_io: Cell<u32>,
+    /// Whether the last `epoll_wait` returned no event.
+    idle_io: Cell<bool>,
     timers: RefCell<Timers>,
     inbox: RefCell<Vec<u64>>,
     /// Scratch space for wakers collected under a borrow and woken after it (reused, so a
@@ -126,6 +132,8 @@ impl Core {
             tasks: RefCell::default(),
             run_queue: RefCell::new(VecDeque::with_capacity(1024)),
             main_woken: Cell::new(false),
+            skipped_io: Cell::new(0),
+            idle_io: Cell::new(false),
             timers: RefCell::default(),
             inbox: RefCell::default(),
             wake_scratch: RefCell::new(Vec::with_capacity(64)),
@@ -420,6 +428,19 @@ impl Core {
 
     /// Waits for I/O: not at all if work is queued, else until the next timer.
     fn poll_io(&self, now: Instant) -> std::io::Result<()> {
+        if self.has_work() {
+            // Work is queued and the last look at epoll found nothing: look again only every
+            // few turns (each runs at most `TASK_BUDGET` tasks or the time quota), so I/O is
+            // still seen within a bounded number of task polls, without a system call per
+            // turn while the work is not I/O (cross-core messages, say). Busy I/O keeps a
+            // look per turn.
+            let skipped = self.skipped_io.get();
+            if self.idle_io.get() && skipped + 1 < IO_EVERY_BUSY_TURNS {
+                self.skipped_io.set(skipped + 1);
+                return Ok(());
+            }
+        }
+        self.skipped_io.set(0);
         let mut timeout = if self.has_work() {
             Some(Duration::ZERO)
         } else {
@@ -467,6 +488,7 @@ impl Core {
         let result = self.epoll.wait(&mut events, timeout);
         add(&self.counters.epoll_waits, 1);
         let n = events.len();
+        self.idle_io.set(n == 0);
         let mut wakers = self.wake_scratch.take();
         let mut io_events = 0;
         for event in &events {

@@ -5,7 +5,6 @@ use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -200,7 +199,7 @@ impl Server {
             }
         };
         // The accept loop only ends with a fatal error.
-        let result = match shutdown_or(pin!(stop), pin!(accepting)).await {
+        let result = match crate::shutdown::until(accepting, stop).await {
             Some(e) => Err(e),
             None => Ok(()),
         };
@@ -210,25 +209,4 @@ impl Server {
         let _ = ms_reactor::timeout(self.grace, drained).await;
         result
     }
-}
-
-/// Runs `work` until `stop` resolves: `Some(output)` if `work` finished first.
-async fn shutdown_or<S, W>(
-    mut stop: std::pin::Pin<&mut S>,
-    mut work: std::pin::Pin<&mut W>,
-) -> Option<W::Output>
-where
-    S: Future<Output = ()>,
-    W: Future,
-{
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        match stop.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
 }

@@ -79,16 +79,25 @@ impl Shutdown {
     /// if the signal was (or already had been) triggered. `work` is polled first, so work
     /// that is ready wins.
     pub async fn or_until<F: Future>(&self, work: F) -> Option<F::Output> {
-        let mut work = std::pin::pin!(work);
-        let mut wait = self.wait();
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = work.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
-            }
-            Pin::new(&mut wait).poll(cx).map(|()| None)
-        })
-        .await
+        until(work, self.wait()).await
     }
+}
+
+/// Runs `work` unless `stop` resolves first: `Some(output)` if `work` finished, `None` if
+/// `stop` did. `work` is polled first, so work that is ready wins.
+pub(crate) async fn until<F: Future, S: Future<Output = ()>>(
+    work: F,
+    stop: S,
+) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut stop = std::pin::pin!(stop);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        stop.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 impl fmt::Debug for Shutdown {

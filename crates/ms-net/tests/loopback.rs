@@ -134,11 +134,12 @@ fn half_close_lets_the_other_side_answer() {
 #[test]
 fn connecting_to_a_closed_port_is_refused() {
     let reactor = Reactor::new().unwrap();
-    let addr = {
-        // Bind and drop, so nothing listens there.
-        let listener = std::net::TcpListener::bind(local()).unwrap();
-        listener.local_addr().unwrap()
-    };
+    // A bound socket that does not listen: the port stays ours for the whole test (a port
+    // bound and dropped could be taken by another test's listener in between), and
+    // connecting to it is refused.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&local().into()).unwrap();
+    let addr = held.local_addr().unwrap().as_socket().unwrap();
     let error = reactor.block_on(TcpStream::connect(addr)).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
 }

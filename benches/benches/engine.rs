@@ -31,7 +31,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ms_benches::{flat_group, pin_current_thread, two_cpus};
+use ms_benches::{each_run, flat_group, pin_current_thread, two_cpus};
 
 const ROUNDS: u64 = 2_000;
 /// Messages per throughput iteration.
@@ -118,23 +118,13 @@ fn cross_shard(c: &mut Criterion) {
         Duration::from_millis(500),
         3,
     );
-    group.bench_function("ms_engine_sleeping", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| ms_engine_round_trips(Duration::ZERO))
-                .sum()
-        })
+    each_run(&mut group, "ms_engine_sleeping", || {
+        ms_engine_round_trips(Duration::ZERO)
     });
-    group.bench_function("ms_engine_busy_poll_200us", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| ms_engine_round_trips(Duration::from_micros(200)))
-                .sum()
-        })
+    each_run(&mut group, "ms_engine_busy_poll_200us", || {
+        ms_engine_round_trips(Duration::from_micros(200))
     });
-    group.bench_function("tokio_mpsc_oneshot", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| tokio_round_trips()).sum())
-    });
+    each_run(&mut group, "tokio_mpsc_oneshot", tokio_round_trips);
     group.finish();
 }
 
@@ -338,25 +328,17 @@ fn throughput(c: &mut Criterion) {
         Duration::from_millis(500),
         3,
     );
-    group.bench_function("ms_engine_submit_to_window_1024", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| ms_engine_client(ms_engine_submit_window))
-                .sum()
-        })
+    each_run(&mut group, "ms_engine_submit_to_window_1024", || {
+        ms_engine_client(ms_engine_submit_window)
     });
-    group.bench_function("ms_engine_send_to_window_1024", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| ms_engine_client(ms_engine_send_window))
-                .sum()
-        })
+    each_run(&mut group, "ms_engine_send_to_window_1024", || {
+        ms_engine_client(ms_engine_send_window)
     });
-    group.bench_function("tokio_submit_window_1024", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| tokio_pair(tokio_submit_window)).sum())
+    each_run(&mut group, "tokio_submit_window_1024", || {
+        tokio_pair(tokio_submit_window)
     });
-    group.bench_function("tokio_send_window_1024", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| tokio_pair(tokio_send_window)).sum())
+    each_run(&mut group, "tokio_send_window_1024", || {
+        tokio_pair(tokio_send_window)
     });
     group.finish();
 }

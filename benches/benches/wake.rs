@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ms_benches::{flat_group, pin_current_thread, two_cpus};
+use ms_benches::{each_run, flat_group, pin_current_thread, two_cpus};
 
 const ROUNDS: u64 = 2_000;
 /// How long the pinger idles before each ping.
@@ -97,45 +97,27 @@ fn round_trips(serve: impl FnOnce(Arc<Line>) + Send + 'static) -> Duration {
 fn wake_latency(c: &mut Criterion) {
     let mut group = flat_group(c, "wake_round_trip", ROUNDS, Duration::from_millis(500), 4);
 
-    group.bench_function("ms_reactor_sleeping", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    round_trips(|line| {
-                        let reactor = ms_reactor::Reactor::new().unwrap();
-                        reactor.block_on(answer(line));
-                    })
-                })
-                .sum()
+    each_run(&mut group, "ms_reactor_sleeping", || {
+        round_trips(|line| {
+            let reactor = ms_reactor::Reactor::new().unwrap();
+            reactor.block_on(answer(line));
         })
     });
-    group.bench_function("ms_reactor_busy_poll_200us", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    round_trips(|line| {
-                        let reactor = ms_reactor::Reactor::builder()
-                            .busy_poll(Duration::from_micros(200))
-                            .build()
-                            .unwrap();
-                        reactor.block_on(answer(line));
-                    })
-                })
-                .sum()
+    each_run(&mut group, "ms_reactor_busy_poll_200us", || {
+        round_trips(|line| {
+            let reactor = ms_reactor::Reactor::builder()
+                .busy_poll(Duration::from_micros(200))
+                .build()
+                .unwrap();
+            reactor.block_on(answer(line));
         })
     });
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    round_trips(|line| {
-                        let runtime = tokio::runtime::Builder::new_current_thread()
-                            .build()
-                            .unwrap();
-                        runtime.block_on(answer(line));
-                    })
-                })
-                .sum()
+    each_run(&mut group, "tokio_current_thread", || {
+        round_trips(|line| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(answer(line));
         })
     });
     group.finish();

@@ -43,6 +43,18 @@ pub fn flat_group<'a>(
     group
 }
 
+/// Registers `name` in `group`: each iteration is one whole `run`, which measures itself
+/// (a cross-core run times only its own loop, not thread or runtime start-up).
+pub fn each_run(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut run: impl FnMut() -> Duration,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run()).sum())
+    });
+}
+
 /// `full` when `MS_BENCH_QUICK` is unset or `0`, a quarter of it otherwise: `cargo xtask bench
 /// --quick` sets it to trade precision for time.
 pub fn measurement_time(full: Duration) -> Duration {

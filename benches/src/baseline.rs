@@ -6,8 +6,6 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Barrier};
 
-use socket2::{Domain, Protocol, Socket, Type};
-
 /// Runs `serve` on one pinned thread per CPU of `--cores LIST` (default `0`), each with its
 /// own non-blocking `SO_REUSEPORT` listener on `127.0.0.1:--port` (default 0: any free
 /// port), and prints `listening on ADDR` once all are bound. Never returns; stop the process
@@ -55,14 +53,11 @@ pub fn run(name: &str, serve: fn(TcpListener)) -> ! {
     }
 }
 
-/// A non-blocking `SO_REUSEPORT` listener on `addr`.
+/// A non-blocking `SO_REUSEPORT` listener on `addr`: the shards' reservation
+/// ([`ms_examples::cli::reserve`]), listening.
 fn listen(addr: SocketAddr) -> TcpListener {
-    let socket =
-        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).expect("socket");
-    socket.set_reuse_address(true).expect("SO_REUSEADDR");
-    socket.set_reuse_port(true).expect("SO_REUSEPORT");
+    let (socket, _) = ms_examples::cli::reserve(addr).expect("bind");
     socket.set_nonblocking(true).expect("O_NONBLOCK");
-    socket.bind(&addr.into()).expect("bind");
     socket.listen(4096).expect("listen");
     socket.into()
 }

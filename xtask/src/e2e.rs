@@ -93,11 +93,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
     ])
     .run()?;
     let bin = cmd::root().join("target/perf");
-    let cpus = allowed_cpus()?;
-    let (server_cpu, load_cpu) = match cpus.as_slice() {
-        [a, b, ..] => (*a, *b),
-        _ => return Err("the end-to-end benchmark needs two CPUs (server and load)".into()),
-    };
+    let (server_cpu, load_cpu) = server_and_load_cpus("the end-to-end benchmark")?;
     eprintln!(
         "xtask: servers pinned to CPU {server_cpu}, loadgen to CPU {load_cpu}; {rounds} rounds \
          of {seconds} s (+{warmup} s warm-up) per server and row"
@@ -168,25 +164,14 @@ struct Running {
 
 impl Running {
     fn start(bin: &Path, server: &Server, cpu: usize) -> Result<Running, String> {
-        let path = bin.join(server.binary);
-        let mut child = Command::new(&path)
+        let mut command = Command::new(bin.join(server.binary));
+        command
             .args(server.args)
-            .args(["--cores", &cpu.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            return Err(format!("{} did not start (said {line:?})", server.binary));
-        };
+            .args(["--cores", &cpu.to_string()]);
+        let (child, addr) = spawn_listening(command, server.binary)?;
         Ok(Running {
             label: server.label,
-            addr: addr.to_owned(),
+            addr,
             child,
         })
     }
@@ -471,8 +456,38 @@ fn svg(medians: &[Vec<Run>]) -> String {
     s
 }
 
+/// The two CPUs a benchmark pins to: the first two allowed ones, for the server and for the
+/// load; `what` names the benchmark in the error.
+pub(crate) fn server_and_load_cpus(what: &str) -> Result<(usize, usize), String> {
+    match allowed_cpus()?.as_slice() {
+        [server, load, ..] => Ok((*server, *load)),
+        _ => Err(format!("{what} needs two CPUs (server and load)")),
+    }
+}
+
+/// Starts a server program and waits for its first line, `listening on ADDR`: the child and
+/// ADDR. A server that says anything else is killed.
+pub(crate) fn spawn_listening(mut command: Command, name: &str) -> Result<(Child, String), String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("listening on ") {
+        Some(addr) => Ok((child, addr.to_owned())),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("{name} did not start (said {line:?})"))
+        }
+    }
+}
+
 /// The CPUs this process may run on, from `/proc/self/status`.
-pub(crate) fn allowed_cpus() -> Result<Vec<usize>, String> {
+fn allowed_cpus() -> Result<Vec<usize>, String> {
     let status = fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
     let list = status
         .lines()

@@ -4,11 +4,10 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::cmd;
-use crate::e2e::{allowed_cpus, cpu_seconds, find_program, median};
+use crate::e2e::{cpu_seconds, find_program, median, server_and_load_cpus, spawn_listening};
 
 const COMMANDS: [&str; 3] = ["SET", "GET", "INCR"];
 const SERVERS: [&str; 2] = ["kv", "redis-server"];
@@ -21,29 +20,21 @@ struct Server {
 
 impl Server {
     fn kv(cpus: &str, shards: usize) -> Result<Server, String> {
-        let binary = cmd::root().join("target/perf/kv");
-        let mut child = Command::new(&binary)
-            .args([
-                "--port",
-                "0",
-                "--shards",
-                &shards.to_string(),
-                "--cores",
-                cpus,
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let port = line
-            .trim()
+        let mut command = Command::new(cmd::root().join("target/perf/kv"));
+        command.args([
+            "--port",
+            "0",
+            "--shards",
+            &shards.to_string(),
+            "--cores",
+            cpus,
+        ]);
+        let (child, addr) = spawn_listening(command, "kv")?;
+        let port = addr
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("kv said {line:?}"))?;
+            .ok_or_else(|| format!("kv listens on {addr:?}"))?;
         Ok(Server { child, port })
     }
 
@@ -149,11 +140,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
         "kv",
     ])
     .run()?;
-    let cpus = allowed_cpus()?;
-    let (server_cpu, load_cpu) = match cpus.as_slice() {
-        [a, b, ..] => (*a, *b),
-        _ => return Err("the kv benchmark needs two CPUs".into()),
-    };
+    let (server_cpu, load_cpu) = server_and_load_cpus("the kv benchmark")?;
     let (rounds, requests) = if quick { (2, 100_000) } else { (5, 400_000) };
     // results[pipelined][server] = rounds of (rates, cpu per op)
     let mut results = vec![vec![Vec::new(); SERVERS.len()]; 2];

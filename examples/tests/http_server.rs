@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::process::Command;
 
-use common::{Server, closed_by_server, exchange, read_answers};
+use common::{STATS_REQUEST, Server, closed_by_server, exchange, metric, metric_in, read_answers};
 
 const BIN: &str = env!("CARGO_BIN_EXE_http_server");
 
@@ -141,11 +141,7 @@ fn stats_lists_every_shard_in_prometheus_format() {
     let answer = exchange(&mut stream, b"GET /stats HTTP/1.1\r\n\r\n");
     assert!(answer.contains("Content-Type: text/plain; version=0.0.4"));
     assert!(answer.contains("# TYPE ms_http_requests_total counter\n"));
-    let requests: u64 = answer
-        .lines()
-        .filter(|l| l.starts_with("ms_http_requests_total{"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum();
+    let requests = metric_in(&answer, "ms_http_requests_total");
     assert_eq!(
         requests, 3,
         "the /stats request itself is counted after it is answered"
@@ -167,12 +163,7 @@ fn idle_connections_are_closed() {
     slow.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
     assert!(closed_by_server(&mut slow));
     let mut stats = server.connect();
-    let answer = exchange(&mut stats, b"GET /stats HTTP/1.1\r\n\r\n");
-    let idle: u64 = answer
-        .lines()
-        .filter(|l| l.starts_with("ms_http_idle_timeouts_total{"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum();
+    let idle = metric(&mut stats, "ms_http_idle_timeouts_total");
     assert_eq!(idle, 2);
 }
 
@@ -186,18 +177,12 @@ fn sigterm_answers_the_request_in_flight_then_exits_0() {
     busy.write_all(partial).unwrap();
     // Wait (by counting, not by time) until the server has read the partial request.
     let mut observer = server.connect();
-    let stats_request = b"GET /stats HTTP/1.1\r\n\r\n";
     let mut asked = 0;
     loop {
         asked += 1;
         assert!(asked < 100_000, "the server never read the partial request");
-        let answer = exchange(&mut observer, stats_request);
-        let read: usize = answer
-            .lines()
-            .filter(|l| l.starts_with("ms_http_read_bytes_total{"))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
-            .sum();
-        if read >= first.len() + partial.len() + asked * stats_request.len() {
+        let read = metric(&mut observer, "ms_http_read_bytes_total") as usize;
+        if read >= first.len() + partial.len() + asked * STATS_REQUEST.len() {
             break;
         }
     }

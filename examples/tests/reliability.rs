@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 
-use common::{Server, closed_by_server, exchange, read_answers, read_frames};
+use common::{Server, closed_by_server, exchange, metric, read_answers, read_frames};
 use ms_examples::loadgen::Protocol;
 
 const HTTP: &str = env!("CARGO_BIN_EXE_http_server");
@@ -29,16 +29,6 @@ fn healthy_check(stream: &mut TcpStream) {
         answer.ends_with("Hello, World!"),
         "the healthy client got {answer}"
     );
-}
-
-/// The sum over shards of one `/stats` metric.
-fn metric(stream: &mut TcpStream, name: &str) -> u64 {
-    let answer = exchange(stream, b"GET /stats HTTP/1.1\r\n\r\n");
-    answer
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
 }
 
 #[test]

@@ -124,3 +124,20 @@ pub fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
     stream.write_all(request).unwrap();
     read_answers(stream, 1).remove(0)
 }
+
+/// The request `metric` sends.
+pub const STATS_REQUEST: &[u8] = b"GET /stats HTTP/1.1\r\n\r\n";
+
+/// The sum over shards of metric `name` in a `/stats` answer.
+pub fn metric_in(answer: &str, name: &str) -> u64 {
+    answer
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// Asks for `/stats` on `stream`: the sum over shards of metric `name`.
+pub fn metric(stream: &mut TcpStream, name: &str) -> u64 {
+    metric_in(&exchange(stream, STATS_REQUEST), name)
+}

@@ -4,6 +4,7 @@
 
 use super::request::{self, Head, Method, Route};
 use super::response::{self, HELLO};
+use crate::date;
 
 /// What [`answer_all`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +42,8 @@ pub struct Batch {
 /// ```
 pub fn answer_all(buf: &[u8], max_body: usize, out: &mut Vec<u8>) -> Batch {
     let mut batch = Batch::default();
+    // Read once, at the first answer, for all of them.
+    let mut date = None;
     while batch.consumed < buf.len() {
         let rest = &buf[batch.consumed..];
         let status = match request::parse(rest, max_body) {
@@ -54,7 +57,8 @@ pub fn answer_all(buf: &[u8], max_body: usize, out: &mut Vec<u8>) -> Batch {
                     batch.stats = Some(head);
                     return batch;
                 }
-                let status = answer(&head, &rest[head.head_len..total], out);
+                let date = date.get_or_insert_with(date::now);
+                let status = answer(&head, &rest[head.head_len..total], date, out);
                 batch.consumed += total;
                 batch.close = !head.keep_alive;
                 status
@@ -63,7 +67,16 @@ pub fn answer_all(buf: &[u8], max_body: usize, out: &mut Vec<u8>) -> Batch {
             Err(error) => {
                 let status = error.status();
                 let body = format!("{}\n", error.reason());
-                response::write(out, status, "text/plain", body.as_bytes(), false, false);
+                let date = date.get_or_insert_with(date::now);
+                response::write(
+                    out,
+                    date,
+                    status,
+                    "text/plain",
+                    body.as_bytes(),
+                    false,
+                    false,
+                );
                 batch.consumed = buf.len();
                 batch.close = true;
                 status.0
@@ -83,7 +96,7 @@ pub fn answer_all(buf: &[u8], max_body: usize, out: &mut Vec<u8>) -> Batch {
 }
 
 /// Appends the answer to one request that needs nothing but itself; returns its status.
-fn answer(head: &Head, body: &[u8], out: &mut Vec<u8>) -> u16 {
+fn answer(head: &Head, body: &[u8], date: &[u8; date::LEN], out: &mut Vec<u8>) -> u16 {
     let head_only = head.method == Method::Head;
     let keep_alive = head.keep_alive;
     let (status, kind, body): ((u16, &str), &str, &[u8]) = match (head.route, head.method) {
@@ -96,7 +109,7 @@ fn answer(head: &Head, body: &[u8], out: &mut Vec<u8>) -> u16 {
             b"method not allowed\n",
         ),
     };
-    response::write(out, status, kind, body, keep_alive, head_only);
+    response::write(out, date, status, kind, body, keep_alive, head_only);
     status.0
 }
 

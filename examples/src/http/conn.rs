@@ -100,6 +100,7 @@ async fn serve(stream: &TcpStream, shutdown: &Shutdown, limits: Limits) -> End {
                     let ok = (200, "OK");
                     response::write(
                         &mut out,
+                        &crate::date::now(),
                         ok,
                         kind,
                         text.as_bytes(),

@@ -10,14 +10,17 @@ pub const SERVER: &str = "mini-seastar";
 /// The benchmark's body.
 pub const HELLO: &[u8] = b"Hello, World!";
 
-/// Appends a whole answer: status line, `Server`, `Content-Type`, `Content-Length`, `Date`,
-/// `Connection: close` unless `keep_alive`, then `body` unless `head_only`.
+/// Appends a whole answer: status line, `Server`, `Content-Type`, `Content-Length`, `Date`
+/// (`date`, from [`date::now`], read once for all the answers to one read), `Connection:
+/// close` unless `keep_alive`, then `body` unless `head_only`.
 ///
 /// # Examples
 ///
 /// ```
+/// use ms_examples::{date, http::response};
+///
 /// let mut out = Vec::new();
-/// ms_examples::http::response::write(&mut out, (200, "OK"), "text/plain", b"hi", true, false);
+/// response::write(&mut out, &date::now(), (200, "OK"), "text/plain", b"hi", true, false);
 /// let text = String::from_utf8(out).unwrap();
 /// assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: mini-seastar\r\n"));
 /// assert!(text.contains("Content-Length: 2\r\n"));
@@ -25,6 +28,7 @@ pub const HELLO: &[u8] = b"Hello, World!";
 /// ```
 pub fn write(
     out: &mut Vec<u8>,
+    date: &[u8; date::LEN],
     (code, reason): (u16, &str),
     content_type: &str,
     body: &[u8],
@@ -42,7 +46,7 @@ pub fn write(
     out.extend_from_slice(b"\r\nContent-Length: ");
     push_decimal(out, body.len() as i64);
     out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(&date::now());
+    out.extend_from_slice(date);
     if !keep_alive {
         out.extend_from_slice(b"\r\nConnection: close");
     }
@@ -61,6 +65,7 @@ mod tests {
         let mut out = Vec::new();
         write(
             &mut out,
+            &date::now(),
             (404, "Not Found"),
             "text/plain",
             b"nope",

@@ -143,20 +143,14 @@ pub fn execute(args: &[&[u8]], now: Instant, out: &mut Vec<u8>) -> Outcome {
     COMMANDS.with(|c| c.set(c.get() + 1));
     let name = args[0];
     let is = |command: &str| name.eq_ignore_ascii_case(command.as_bytes());
-    let arity_ok = |min: usize, max: usize| (min..=max).contains(&args.len());
-    let single_key = ["GET", "SET", "INCR", "DECR", "INCRBY", "EXPIRE", "TTL"];
-    if let Some(command) = single_key.iter().find(|c| is(c)) {
-        let (min, max) = match *command {
-            "GET" | "INCR" | "DECR" | "TTL" => (2, 2),
-            "INCRBY" | "EXPIRE" => (3, 3),
-            _ => (3, 16),
-        };
-        if !arity_ok(min, max) {
-            return wrong_arity(out, command);
+    if let Some(command) = KeyCommand::parse(name) {
+        let (min, max) = command.arity();
+        if !(min..=max).contains(&args.len()) {
+            return wrong_arity(out, command.name());
         }
         let shard = shard_of(args[1], shards());
         if shard == here() {
-            with_store(|store| single(store, args, now, out));
+            with_store(|store| single(store, command, args, now, out));
             return Outcome::Done;
         }
         CROSS_SHARD.with(|c| c.set(c.get() + 1));
@@ -164,7 +158,7 @@ pub fn execute(args: &[&[u8]], now: Instant, out: &mut Vec<u8>) -> Outcome {
         let part = on_shard(shard, move |store| {
             let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             let mut out = Vec::new();
-            single(store, &refs, Instant::now(), &mut out);
+            single(store, command, &refs, Instant::now(), &mut out);
             out
         });
         return Outcome::Pending(Box::pin(async move {
@@ -459,50 +453,100 @@ fn mset(pairs: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
     }))
 }
 
-/// A single-key command on the store that owns its key.
-fn single(store: &mut Store, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
-    let name = args[0];
-    let is = |command: &[u8]| name.eq_ignore_ascii_case(command);
+/// The commands on one key (its name is their second word), which run where the key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyCommand {
+    Get,
+    Set,
+    Incr,
+    Decr,
+    IncrBy,
+    Expire,
+    Ttl,
+}
+
+impl KeyCommand {
+    const ALL: [KeyCommand; 7] = [
+        KeyCommand::Get,
+        KeyCommand::Set,
+        KeyCommand::Incr,
+        KeyCommand::Decr,
+        KeyCommand::IncrBy,
+        KeyCommand::Expire,
+        KeyCommand::Ttl,
+    ];
+
+    /// The command named `name` (any case), if it is one of these.
+    fn parse(name: &[u8]) -> Option<KeyCommand> {
+        Self::ALL
+            .into_iter()
+            .find(|command| name.eq_ignore_ascii_case(command.name().as_bytes()))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KeyCommand::Get => "GET",
+            KeyCommand::Set => "SET",
+            KeyCommand::Incr => "INCR",
+            KeyCommand::Decr => "DECR",
+            KeyCommand::IncrBy => "INCRBY",
+            KeyCommand::Expire => "EXPIRE",
+            KeyCommand::Ttl => "TTL",
+        }
+    }
+
+    /// The fewest and most words, the name included.
+    fn arity(self) -> (usize, usize) {
+        match self {
+            KeyCommand::Get | KeyCommand::Incr | KeyCommand::Decr | KeyCommand::Ttl => (2, 2),
+            KeyCommand::IncrBy | KeyCommand::Expire => (3, 3),
+            KeyCommand::Set => (3, 16),
+        }
+    }
+}
+
+/// A single-key command on the store that owns its key; `args` passed its arity check.
+fn single(store: &mut Store, command: KeyCommand, args: &[&[u8]], now: Instant, out: &mut Vec<u8>) {
     let key = args[1];
-    if is(b"GET") {
-        match store.get(key, now) {
+    match command {
+        KeyCommand::Get => match store.get(key, now) {
             Some(entry) => resp::bulk(out, entry.value.as_slice()),
             None => resp::nil(out),
+        },
+        KeyCommand::Set => set(store, args, now, out),
+        KeyCommand::Incr | KeyCommand::Decr | KeyCommand::IncrBy => {
+            let by = match command {
+                KeyCommand::IncrBy => match parse_i64(args[2]) {
+                    Some(n) => n,
+                    None => return resp::error(out, "ERR value is not an integer or out of range"),
+                },
+                KeyCommand::Decr => -1,
+                _ => 1,
+            };
+            incr(store, key, by, now, out);
         }
-    } else if is(b"SET") {
-        set(store, args, now, out);
-    } else if is(b"INCR") || is(b"DECR") || is(b"INCRBY") {
-        let by = if is(b"INCRBY") {
-            match parse_i64(args[2]) {
-                Some(n) => n,
-                None => return resp::error(out, "ERR value is not an integer or out of range"),
-            }
-        } else if is(b"DECR") {
-            -1
-        } else {
-            1
-        };
-        incr(store, key, by, now, out);
-    } else if is(b"EXPIRE") {
-        let Some(seconds) = parse_i64(args[2]) else {
-            return resp::error(out, "ERR value is not an integer or out of range");
-        };
-        let done = if seconds <= 0 {
-            store.remove(key, now)
-        } else {
-            let at = now.checked_add(Duration::from_secs(seconds as u64));
-            store.expire(key, at, now)
-        };
-        resp::integer(out, i64::from(done));
-    } else if is(b"TTL") {
-        let ttl = match store.get(key, now) {
-            None => -2,
-            Some(entry) => match entry.expires {
-                None => -1,
-                Some(at) => ((at - now).as_millis() as i64 + 500) / 1000,
-            },
-        };
-        resp::integer(out, ttl);
+        KeyCommand::Expire => {
+            let Some(seconds) = parse_i64(args[2]) else {
+                return resp::error(out, "ERR value is not an integer or out of range");
+            };
+            let done = if seconds <= 0 {
+                store.remove(key, now)
+            } else {
+                let at = now.checked_add(Duration::from_secs(seconds as u64));
+                store.expire(key, at, now)
+            };
+            resp::integer(out, i64::from(done));
+        }
+        KeyCommand::Ttl => {
+            let ttl = match store.get(key, now) {
+                None => -2,
+                Some(entry) => match entry.expires {
+                    None => -1,
+                    Some(at) => ((at - now).as_millis() as i64 + 500) / 1000,
+                },
+            };
+            resp::integer(out, ttl);
+        }
     }
 }
 

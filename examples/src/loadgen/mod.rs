@@ -74,7 +74,17 @@ struct Shard {
 }
 
 impl Shard {
-    /// Whether a connection may send another batch, and how many requests it may hold.
+    /// Whether the run is over at `now`: its duration has passed, or (measuring, in requests
+    /// mode) every request has been handed out.
+    fn is_over(&self, now: Instant) -> bool {
+        self.stop_at.is_some_and(|stop| now >= stop)
+            || (matches!(self.config.length, Length::Requests(_))
+                && now >= self.measure_from
+                && self.budget.get() == 0)
+    }
+
+    /// Takes the next batch for a connection: how many requests it may send (0: the run is
+    /// over).
     fn next_batch(&self, now: Instant) -> usize {
         if self.stop_at.is_some_and(|stop| now >= stop) {
             return 0;
@@ -154,8 +164,9 @@ async fn connection(shard: Rc<Shard>, index: usize, connections: usize) {
     let mut buf = vec![0u8; 64 * 1024];
     'connect: loop {
         let Ok(stream) = TcpStream::connect(config.addr).await else {
-            shard.error(Instant::now() >= shard.measure_from);
-            if shard.next_batch(Instant::now()) == 0 {
+            let now = Instant::now();
+            shard.error(now >= shard.measure_from);
+            if shard.is_over(now) {
                 return;
             }
             ms_reactor::sleep(Duration::from_millis(10)).await;
@@ -163,16 +174,17 @@ async fn connection(shard: Rc<Shard>, index: usize, connections: usize) {
         };
         let (mut start, mut end) = (0usize, 0usize);
         loop {
-            if let Some(period) = period {
-                if scheduled > Instant::now() {
-                    ms_reactor::sleep_until(scheduled).await;
+            // At a fixed rate, a batch counts from its scheduled time even if it leaves late.
+            let sent_at = match period {
+                Some(period) => {
+                    let at = scheduled;
+                    scheduled += period;
+                    if at > Instant::now() {
+                        ms_reactor::sleep_until(at).await;
+                    }
+                    at
                 }
-                scheduled += period;
-            }
-            let sent_at = if period.is_some() {
-                scheduled - period.unwrap_or_default()
-            } else {
-                Instant::now()
+                None => Instant::now(),
             };
             let batch = shard.next_batch(sent_at.max(Instant::now()));
             if batch == 0 {

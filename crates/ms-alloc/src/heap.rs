@@ -67,16 +67,23 @@ pub(crate) struct ClassPool {
     all_head: *mut Chunk,
     /// Length of the `all` list.
     chunks: usize,
-    /// Length of the `empty` list, at most `max_empty`.
+    /// Length of the `empty` list: at most `max_empty`, unless the heap holds empty chunks.
     empty_chunks: usize,
+    /// The fewest empty chunks the class had since the last `release_idle_chunks`: that many
+    /// were never needed in between.
+    empty_low: usize,
     /// Empty chunks kept for reuse (besides the current one) before giving them back.
     max_empty: usize,
+    /// The heap's `hold_empty`, here for the free path.
+    hold_empty: bool,
 }
 
 /// A thread's pools.
 struct Heap {
     classes: [ClassPool; COUNT],
     max_empty: usize,
+    /// Whether empty chunks past `max_empty` are held until `release_idle_chunks`.
+    hold_empty: bool,
     large_live: usize,
     large_bytes: usize,
     large_allocations: u64,
@@ -203,6 +210,7 @@ fn alloc_slow(index: usize) -> NonNull<u8> {
                 next = new_chunk(class, index);
             } else {
                 (*class).empty_chunks -= 1;
+                (*class).empty_low = (*class).empty_low.min((*class).empty_chunks);
             }
         }
         (*next).used += 1; // the pin
@@ -249,7 +257,7 @@ unsafe fn dealloc_slow(chunk: *mut Chunk) {
             // A chunk on the partial list became empty.
             debug_assert!((*chunk).listed);
             list_unlink(&raw mut (*class).partial, chunk);
-            if (*class).empty_chunks < (*class).max_empty {
+            if (*class).empty_chunks < (*class).max_empty || (*class).hold_empty {
                 (*class).empty_chunks += 1;
                 (*chunk).trigger = NEVER;
                 list_push_back(&raw mut (*class).empty, chunk);
@@ -431,9 +439,8 @@ pub fn set_max_empty_chunks(max: usize) {
         for index in 0..COUNT {
             let class = &raw mut (*heap).classes[index];
             (*class).max_empty = max;
-            let surplus = (*class).empty_chunks.saturating_sub(max);
-            for _ in 0..surplus {
-                release_empty_tail(class);
+            if !(*class).hold_empty {
+                release_surplus(class, (*class).empty_chunks, (*class).max_empty);
             }
         }
     }
@@ -454,20 +461,10 @@ pub fn max_empty_chunks() -> usize {
 /// Gives every chunk of this thread's pool that holds no live block back to the system
 /// allocator now, ignoring [`max_empty_chunks`], and returns how many bytes that freed.
 pub fn trim() -> usize {
-    let heap = HEAP.get();
-    if heap.addr() <= DESTROYED {
-        return 0;
-    }
-    let mut freed = 0;
-    // SAFETY: this thread's live heap (module Safety).
-    unsafe {
-        for (index, g) in GEOMETRY.iter().enumerate() {
-            let class = &raw mut (*heap).classes[index];
-            let chunk_size = g.chunk_size;
-            for _ in 0..(*class).empty_chunks {
-                release_empty_tail(class);
-                freed += chunk_size;
-            }
+    sum_over_classes(|class, chunk_size| {
+        // SAFETY: a class of this thread's live heap, and its live chunks.
+        unsafe {
+            let mut freed = release_surplus(class, usize::MAX, 0) * chunk_size;
             let current = (*class).current;
             if !chunk::is_sentinel(current) && (*current).used == 1 {
                 (*class).current = chunk::sentinel();
@@ -476,9 +473,104 @@ pub fn trim() -> usize {
                 chunk::release(current);
                 freed += chunk_size;
             }
+            freed
+        }
+    })
+}
+
+/// Sums `f(class, chunk size)` over the classes of this thread's live heap; 0 without one.
+fn sum_over_classes(mut f: impl FnMut(*mut ClassPool, usize) -> usize) -> usize {
+    let heap = HEAP.get();
+    if heap.addr() <= DESTROYED {
+        return 0;
+    }
+    GEOMETRY
+        .iter()
+        .enumerate()
+        // SAFETY: this thread's live heap (module Safety); taking a field's address only.
+        .map(|(index, g)| f(unsafe { &raw mut (*heap).classes[index] }, g.chunk_size))
+        .sum()
+}
+
+/// Sets whether empty chunks past [`max_empty_chunks`] are held for reuse until
+/// [`release_idle_chunks`] gives back those that stayed unused (`true`), or given back as soon
+/// as they become empty (`false`, the default). Turning it off gives back the surplus now.
+///
+/// Holding suits a thread that allocates in bursts and runs a loop that can call
+/// [`release_idle_chunks`] now and then (ms-reactor's event loop does, once a second): a burst
+/// then reuses the chunks of the last one instead of taking them from the system allocator
+/// again, while memory no burst needed goes back within a period.
+///
+/// Does nothing once the pool was torn down.
+///
+/// # Examples
+///
+/// ```
+/// ms_alloc::set_hold_empty_chunks(true);
+/// let burst: Vec<_> = (0..100_000).map(ms_alloc::PoolBox::new).collect();
+/// let held = ms_alloc::stats().chunks();
+/// drop(burst);
+/// assert_eq!(ms_alloc::stats().chunks(), held, "held for the next burst");
+/// // Nothing allocated since the last call: none of them was needed.
+/// ms_alloc::release_idle_chunks();
+/// ms_alloc::release_idle_chunks();
+/// assert!(ms_alloc::stats().chunks() < held);
+/// ```
+pub fn set_hold_empty_chunks(hold: bool) {
+    let Some(heap) = heap_or_init() else { return };
+    // SAFETY: this thread's live heap (module Safety).
+    unsafe {
+        (*heap).hold_empty = hold;
+        for index in 0..COUNT {
+            let class = &raw mut (*heap).classes[index];
+            (*class).hold_empty = hold;
+            (*class).empty_low = (*class).empty_chunks;
+            if !hold {
+                release_surplus(class, (*class).empty_chunks, (*class).max_empty);
+            }
         }
     }
-    freed
+}
+
+/// Gives back to the system allocator, in each class, the empty chunks past
+/// [`max_empty_chunks`] that no allocation needed since the previous call (and since
+/// [`set_hold_empty_chunks`] turned holding on), and returns how many bytes that freed. Only
+/// useful while holding empty chunks.
+pub fn release_idle_chunks() -> usize {
+    sum_over_classes(|class, chunk_size| {
+        // SAFETY: a class of this thread's live heap.
+        unsafe {
+            let freed = release_surplus(class, (*class).empty_low, (*class).max_empty);
+            (*class).empty_low = (*class).empty_chunks;
+            freed * chunk_size
+        }
+    })
+}
+
+/// How many empty chunks this thread's pool holds past [`max_empty_chunks`], across classes:
+/// what [`release_idle_chunks`] may give back.
+#[must_use]
+pub fn held_empty_chunks() -> usize {
+    sum_over_classes(|class, _| {
+        // SAFETY: a class of this thread's live heap.
+        unsafe { (*class).empty_chunks.saturating_sub((*class).max_empty) }
+    })
+}
+
+/// Gives back up to `idle` empty chunks of `class`, keeping `keep`; returns how many.
+///
+/// # Safety
+///
+/// `class` is a class of this thread's live heap.
+unsafe fn release_surplus(class: *mut ClassPool, idle: usize, keep: usize) -> usize {
+    // SAFETY: a live class (caller).
+    unsafe {
+        let surplus = idle.min((*class).empty_chunks).saturating_sub(keep);
+        for _ in 0..surplus {
+            release_empty_tail(class);
+        }
+        surplus
+    }
 }
 
 /// Releases one chunk of the empty list.
@@ -494,6 +586,7 @@ unsafe fn release_empty_tail(class: *mut ClassPool) {
         debug_assert!(!chunk.is_null() && (*chunk).used == 0);
         all_unlink(class, chunk);
         (*class).empty_chunks -= 1;
+        (*class).empty_low = (*class).empty_low.min((*class).empty_chunks);
         chunk::release(chunk);
     }
 }
@@ -556,9 +649,12 @@ impl Heap {
                 all_head: ptr::null_mut(),
                 chunks: 0,
                 empty_chunks: 0,
+                empty_low: 0,
                 max_empty: DEFAULT_MAX_EMPTY_CHUNKS,
+                hold_empty: false,
             }),
             max_empty: DEFAULT_MAX_EMPTY_CHUNKS,
+            hold_empty: false,
             large_live: 0,
             large_bytes: 0,
             large_allocations: 0,

@@ -42,7 +42,8 @@
 //! - [`SizeClass`]: the classes and their geometry.
 //! - [`stats`], [`class_stats`] ([`Stats`], [`ClassStats`]): live blocks, chunks, bytes held and
 //!   allocations served, per class.
-//! - [`set_max_empty_chunks`], [`trim`]: how much free memory a pool keeps;
+//! - [`set_max_empty_chunks`], [`set_hold_empty_chunks`], [`release_idle_chunks`], [`trim`]:
+//!   how much free memory a pool keeps;
 //!   [`pool_state`] ([`PoolState`]): whether this thread's pool is alive.
 //!
 //! # Chunks and their return
@@ -53,8 +54,10 @@
 //! free blocks, or takes a new one from the system. A chunk whose last live block is freed is
 //! kept for reuse if its class holds fewer than [`max_empty_chunks`] empty chunks (default
 //! [`DEFAULT_MAX_EMPTY_CHUNKS`]), and given back to the system allocator at once otherwise; the
-//! current chunk is never given back while it is current. [`trim`] gives back every empty chunk
-//! now.
+//! current chunk is never given back while it is current. A thread that allocates in bursts
+//! can instead hold its empty chunks ([`set_hold_empty_chunks`]) and give back, now and then,
+//! those no allocation needed since the last time ([`release_idle_chunks`]): ms-reactor's event
+//! loop does, once a second. [`trim`] gives back every empty chunk now.
 //!
 //! # Thread exit
 //!
@@ -105,7 +108,8 @@ mod stats;
 pub use block::{allocate, deallocate};
 pub use class::{MAX_POOLED_ALIGN, MAX_POOLED_SIZE, SizeClass};
 pub use heap::{
-    DEFAULT_MAX_EMPTY_CHUNKS, PoolState, max_empty_chunks, pool_state, set_max_empty_chunks, trim,
+    DEFAULT_MAX_EMPTY_CHUNKS, PoolState, held_empty_chunks, max_empty_chunks, pool_state,
+    release_idle_chunks, set_hold_empty_chunks, set_max_empty_chunks, trim,
 };
 pub use pool::Pool;
 pub use pool_box::PoolBox;

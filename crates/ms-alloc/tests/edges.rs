@@ -205,6 +205,53 @@ fn empty_chunks_are_given_back_past_the_threshold() {
 }
 
 #[test]
+fn held_empty_chunks_go_back_only_when_a_period_did_not_need_them() {
+    on_fresh_thread(|| {
+        type T = [u8; 1000];
+        let class = Pool::<T>::CLASS.unwrap();
+        let per_chunk = class.blocks_per_chunk();
+        let fill = |n_chunks: usize| -> Vec<PoolBox<T>> {
+            (0..per_chunk * n_chunks)
+                .map(|_| PoolBox::new([1; 1000]))
+                .collect()
+        };
+        ms_alloc::set_hold_empty_chunks(true);
+        drop(fill(6));
+        let s = ms_alloc::class_stats(class);
+        assert_eq!((s.chunks, s.empty_chunks), (6, 6), "all held");
+        assert_eq!(
+            ms_alloc::held_empty_chunks(),
+            4,
+            "besides the current and the one kept"
+        );
+
+        // A second burst reuses them: no new chunk.
+        let before = ms_alloc::class_stats(class).chunks;
+        drop(fill(6));
+        assert_eq!(ms_alloc::class_stats(class).chunks, before);
+
+        // That burst needed every held chunk: the first period gives nothing back.
+        assert_eq!(ms_alloc::release_idle_chunks(), 0);
+        // Next period: a burst of 2 chunks' worth takes the current chunk and one held chunk,
+        // so 4 held chunks stayed unused throughout; 3 go back (`max_empty_chunks` is 1).
+        drop(fill(2));
+        assert_eq!(ms_alloc::release_idle_chunks(), 3 * class.chunk_size());
+        assert_eq!(ms_alloc::class_stats(class).chunks, 3);
+        // A quiet period gives back the rest past the limit.
+        ms_alloc::release_idle_chunks();
+        assert_eq!(ms_alloc::class_stats(class).chunks, 2);
+
+        // Turning holding off gives the surplus back at once, and later empties too.
+        drop(fill(4));
+        assert_eq!(ms_alloc::class_stats(class).chunks, 4);
+        ms_alloc::set_hold_empty_chunks(false);
+        assert_eq!(ms_alloc::class_stats(class).chunks, 2);
+        drop(fill(4));
+        assert_eq!(ms_alloc::class_stats(class).chunks, 2);
+    });
+}
+
+#[test]
 fn statistics_count_allocations_chunks_and_bytes() {
     on_fresh_thread(|| {
         assert_eq!(ms_alloc::pool_state(), PoolState::Unused);

@@ -22,6 +22,10 @@ enum Op {
     Write { index: usize, fill: u8 },
     /// Free the block at `index % live`.
     Free { index: usize },
+    /// Hold empty chunks for reuse, or give them back as they empty.
+    Hold(bool),
+    /// Give back the held chunks that were not needed since the last time.
+    ReleaseIdle,
 }
 
 fn size() -> impl Strategy<Value = usize> {
@@ -39,6 +43,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(size, align_shift, fill)| Op::Alloc { size, align_shift, fill }),
         2 => (any::<usize>(), any::<u8>()).prop_map(|(index, fill)| Op::Write { index, fill }),
         4 => any::<usize>().prop_map(|index| Op::Free { index }),
+        1 => any::<bool>().prop_map(Op::Hold),
+        1 => Just(Op::ReleaseIdle),
     ]
 }
 
@@ -126,6 +132,18 @@ proptest! {
                     // SAFETY: allocated above with this layout on this thread, freed once.
                     unsafe { ms_alloc::deallocate(l.ptr, l.layout) };
                 }
+                Op::Hold(hold) => {
+                    ms_alloc::set_hold_empty_chunks(hold);
+                    if !hold {
+                        prop_assert_eq!(ms_alloc::held_empty_chunks(), 0);
+                    }
+                }
+                Op::ReleaseIdle => {
+                    let held = ms_alloc::held_empty_chunks();
+                    let freed = ms_alloc::release_idle_chunks();
+                    prop_assert!(ms_alloc::held_empty_chunks() <= held);
+                    prop_assert_eq!(freed == 0, ms_alloc::held_empty_chunks() == held);
+                }
                 Op::Write { .. } | Op::Free { .. } => {}
             }
             check(&live, &base)?;
@@ -135,6 +153,7 @@ proptest! {
             unsafe { ms_alloc::deallocate(l.ptr, l.layout) };
         }
         check(&live, &base)?;
+        ms_alloc::set_hold_empty_chunks(false);
     }
 
     #[test]

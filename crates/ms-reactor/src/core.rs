@@ -24,18 +24,18 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::pin::pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::io::Io;
-use crate::join::{JoinError, JoinHandle};
+use crate::join::JoinHandle;
 use crate::remote::Remote;
 use crate::stats::{Counters, Stats, add};
 use crate::sys::{EDGE_READ, Epoll, EventFd, coarse_now};
-use crate::task::RawTask;
+use crate::task::{self, State, TaskRef};
 use crate::timers::{TimerId, Timers};
 use crate::waker::{self, Entry, Key, MAX_TASKS, ReactorId};
 
@@ -48,24 +48,23 @@ const MAIN_SLOT: usize = MAX_TASKS - 1;
 /// The epoll token of the doorbell.
 const DOORBELL_TOKEN: u64 = u64::MAX;
 
+/// How often a running core gives idle pool memory back (see [`Core::release_idle_memory`]).
+const RELEASE_PERIOD: Duration = Duration::from_secs(1);
+
 thread_local! {
     static CURRENT: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
+    /// Cores alive on this thread; while there is one, the thread's pool holds empty chunks.
+    static CORES: Cell<usize> = const { Cell::new(0) };
 }
 
 /// One spawned task's slot.
 struct Slot {
+    /// The task living here, if any.
+    task: Option<TaskRef>,
     /// Bumped when the slot is freed, so old keys stop matching.
     generation: u32,
-    /// Whether a task lives here (it may be out being polled).
-    occupied: bool,
-    /// The task, unless it is being polled right now.
-    task: Option<RawTask>,
     /// Whether its key is in the run queue.
     queued: bool,
-    /// Set by an abort that arrived while the task was being polled.
-    aborted: bool,
-    /// Where the task was spawned, for stall reports.
-    spawned_at: &'static Location<'static>,
 }
 
 #[derive(Default)]
@@ -105,6 +104,8 @@ pub(crate) struct Core {
     io: Io,
     counters: Counters,
     last_stall_report: Cell<Option<Instant>>,
+    /// When idle pool memory is next given back.
+    next_release: Cell<Instant>,
     me: Weak<Core>,
 }
 
@@ -123,6 +124,11 @@ impl Core {
             waker::unregister(id);
             return Err(e);
         }
+        if CORES.replace(CORES.get() + 1) == 0 {
+            // Tasks and buffers come and go in bursts: keep the pool's empty chunks for the next
+            // burst, and give back once a period those that no burst needed.
+            ms_alloc::set_hold_empty_chunks(true);
+        }
         Ok(Rc::new_cyclic(|me| Core {
             id,
             entry,
@@ -140,6 +146,7 @@ impl Core {
             io: RefCell::default(),
             counters: Counters::default(),
             last_stall_report: Cell::new(None),
+            next_release: Cell::new(Instant::now() + RELEASE_PERIOD),
             me: me.clone(),
         }))
     }
@@ -176,71 +183,38 @@ impl Core {
         F::Output: 'static,
     {
         let at = Location::caller();
-        let (promise, output) = ms_future::promise();
-        let task = async move {
-            let mut future = pin!(future);
-            let outcome = std::future::poll_fn(|cx| {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(payload) => Poll::Ready(Err(payload)),
-                }
-            })
-            .await;
-            match outcome {
-                Ok(value) => promise.set_value(Ok(value)),
-                Err(payload) => {
-                    let message = panic_message(&*payload);
-                    eprintln!("ms-reactor: a task spawned at {at} panicked: {message}");
-                    Core::with_current(|core| {
-                        if let Some(core) = core {
-                            add(&core.counters.tasks_panicked, 1);
-                        }
-                    });
-                    promise.set_value(Err(JoinError::Panicked(message)));
-                }
-            }
-        };
-        let key = self.insert(RawTask::new(task), at);
-        add(&self.counters.tasks_spawned, 1);
-        JoinHandle {
-            output,
-            core: self.me.clone(),
-            key,
-        }
-    }
-
-    fn insert(&self, task: RawTask, spawned_at: &'static Location<'static>) -> Key {
         let mut tasks = self.tasks.borrow_mut();
-        let slot = match tasks.free.pop() {
-            Some(slot) => slot,
+        let index = match tasks.free.pop() {
+            Some(index) => index,
             None => {
                 assert!(
                     tasks.slots.len() < MAIN_SLOT,
                     "more than {MAIN_SLOT} tasks alive on one reactor"
                 );
                 tasks.slots.push(Slot {
-                    generation: 0,
-                    occupied: false,
                     task: None,
+                    generation: 0,
                     queued: false,
-                    aborted: false,
-                    spawned_at,
                 });
                 tasks.slots.len() - 1
             }
         };
         tasks.live += 1;
-        let entry = &mut tasks.slots[slot];
-        entry.occupied = true;
-        entry.task = Some(task);
-        entry.queued = true;
-        entry.aborted = false;
-        entry.spawned_at = spawned_at;
-        let key = Key::new(self.id, slot, entry.generation);
+        let slot = &mut tasks.slots[index];
+        let key = Key::new(self.id, index, slot.generation);
+        // No user code runs here (moving the future is a copy), so holding the borrow is fine.
+        let (task, output) = task::new(future, key, at);
+        slot.task = Some(task);
+        slot.queued = true;
         drop(tasks);
         self.run_queue.borrow_mut().push_back(key);
-        key
+        add(&self.counters.tasks_spawned, 1);
+        JoinHandle { task: output }
+    }
+
+    /// Whether `key` names a task of this core.
+    pub(crate) fn owns(&self, key: Key) -> bool {
+        key.reactor() == self.id
     }
 
     /// Queues task `key` if it is alive and not queued yet.
@@ -253,7 +227,7 @@ impl Core {
         let Some(slot) = tasks.slots.get_mut(key.slot()) else {
             return false;
         };
-        if !slot.occupied || !key.matches(slot.generation) || slot.queued {
+        if slot.task.is_none() || !key.matches(slot.generation) || slot.queued {
             return false;
         }
         slot.queued = true;
@@ -262,39 +236,36 @@ impl Core {
         true
     }
 
-    /// Aborts task `key`; see [`JoinHandle::abort`].
+    /// Aborts task `key` of this core; see [`JoinHandle::abort`].
     pub(crate) fn abort(&self, key: Key) {
         let task = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(slot) = tasks.slots.get_mut(key.slot()) else {
                 return;
             };
-            if !slot.occupied || !key.matches(slot.generation) {
+            let Some(task) = slot.task.as_ref().filter(|_| key.matches(slot.generation)) else {
+                return;
+            };
+            if task.header().state() == State::Polling {
+                // It is being polled: it is cancelled when that poll returns.
+                task.header().set_aborted();
                 return;
             }
-            match slot.task.take() {
-                Some(task) => {
-                    Self::free_slot(&mut tasks, key.slot());
-                    task
-                }
-                // It is being polled: drop it when that poll returns.
-                None => {
-                    slot.aborted = true;
-                    return;
-                }
-            }
+            Self::free_slot(&mut tasks, key.slot())
         };
-        drop(task); // outside the borrow: dropping runs user code
+        // Outside the borrow: dropping the future runs user code.
+        task.cancel();
     }
 
-    fn free_slot(tasks: &mut Tasks, index: usize) {
+    /// Empties slot `index` and returns its task, to be dropped outside the borrow.
+    fn free_slot(tasks: &mut Tasks, index: usize) -> TaskRef {
         let slot = &mut tasks.slots[index];
-        slot.occupied = false;
+        let task = slot.task.take().expect("freeing an empty slot");
         slot.queued = false;
-        slot.aborted = false;
         slot.generation = slot.generation.wrapping_add(1);
         tasks.free.push(index);
         tasks.live -= 1;
+        task
     }
 
     /// Number of tasks alive.
@@ -306,36 +277,27 @@ impl Core {
 
     /// Polls task `key` once, if it is alive.
     fn run(&self, key: Key) {
-        let mut task = {
+        let task = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(slot) = tasks.slots.get_mut(key.slot()) else {
                 return;
             };
-            if !slot.occupied || !key.matches(slot.generation) {
+            if !key.matches(slot.generation) {
                 return;
             }
+            let Some(task) = &slot.task else { return };
             slot.queued = false;
-            match slot.task.take() {
-                Some(task) => task,
-                None => return,
-            }
+            task.as_ptr()
         };
         let waker = waker::waker(key);
-        let poll = task.poll(&mut Context::from_waker(&waker));
+        // SAFETY: the slot's reference keeps the task alive through the poll: only `abort` and
+        // `run` empty a slot, and `abort` leaves a task being polled in place (it is `Polling`).
+        let poll = unsafe { task::poll(task, &mut Context::from_waker(&waker)) };
         add(&self.counters.tasks_polled, 1);
-        let finished = {
-            let mut tasks = self.tasks.borrow_mut();
-            let slot = &mut tasks.slots[key.slot()];
-            if poll.is_ready() || slot.aborted {
-                Self::free_slot(&mut tasks, key.slot());
-                true
-            } else {
-                slot.task = Some(task);
-                return;
-            }
-        };
-        debug_assert!(finished);
-        drop(task); // outside the borrow: dropping runs user code
+        if poll.is_ready() {
+            let task = Self::free_slot(&mut self.tasks.borrow_mut(), key.slot());
+            drop(task); // outside the borrow: the last reference may drop the output
+        }
     }
 
     /// Runs queued tasks until the queue is empty, the budget is spent or the quota is used.
@@ -376,7 +338,11 @@ impl Core {
                 .borrow()
                 .slots
                 .get(key.slot())
-                .map_or_else(|| "?".to_owned(), |slot| slot.spawned_at.to_string());
+                .and_then(|slot| slot.task.as_ref())
+                .map_or_else(
+                    || "?".to_owned(),
+                    |task| task.header().spawned_at().to_string(),
+                );
             eprintln!(
                 "ms-reactor: stall: a task spawned at {at} held the thread for {took:?} \
                  (threshold {:?})",
@@ -414,6 +380,25 @@ impl Core {
         self.wake_all(wakers);
     }
 
+    /// Once a period, gives back the pool's empty chunks that the period did not need.
+    fn release_idle_memory(&self, now: Instant) {
+        if now >= self.next_release.get() {
+            ms_alloc::release_idle_chunks();
+            self.next_release.set(now + RELEASE_PERIOD);
+        }
+    }
+
+    /// How long a core may sleep: until the next timer, and, while the pool holds empty chunks,
+    /// no later than their next release.
+    fn sleep_deadline(&self) -> Option<Instant> {
+        let timer = self.timers.borrow().next_deadline();
+        if ms_alloc::held_empty_chunks() == 0 {
+            return timer;
+        }
+        let release = self.next_release.get();
+        Some(timer.map_or(release, |t| t.min(release)))
+    }
+
     /// Wakes (outside every borrow) and gives the scratch vector back.
     fn wake_all(&self, mut wakers: Vec<Waker>) {
         for waker in wakers.drain(..) {
@@ -444,16 +429,14 @@ impl Core {
         let mut timeout = if self.has_work() {
             Some(Duration::ZERO)
         } else {
-            self.timers
-                .borrow()
-                .next_deadline()
+            self.sleep_deadline()
                 .map(|d| d.saturating_duration_since(now))
         };
         if timeout != Some(Duration::ZERO) && !self.config.busy_poll.is_zero() {
             // Busy-poll: look for I/O and wakes without sleeping for a while first (never past
             // the next timer).
             let mut until = now.checked_add(self.config.busy_poll).unwrap_or(now);
-            if let Some(deadline) = self.timers.borrow().next_deadline() {
+            if let Some(deadline) = self.sleep_deadline() {
                 until = until.min(deadline);
             }
             while Instant::now() < until {
@@ -463,9 +446,7 @@ impl Core {
                 std::hint::spin_loop();
             }
             timeout = self
-                .timers
-                .borrow()
-                .next_deadline()
+                .sleep_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
         }
         if timeout != Some(Duration::ZERO) && !self.remote().prepare_to_sleep() {
@@ -550,6 +531,7 @@ impl Core {
             self.drain_inbox();
             let now = Instant::now();
             self.fire_timers(now);
+            self.release_idle_memory(now);
             if let Err(e) = self.poll_io(now) {
                 // epoll_wait fails only on programming errors (a bad fd or buffer); say so and
                 // keep the loop alive rather than spin on the error.
@@ -577,8 +559,11 @@ impl Drop for Core {
         // raised while the tasks drop go to the inbox, which the next user of the index
         // drains (their incarnation is stale).
         waker::unregister(self.id);
-        // Drop every task (their handles resolve to Cancelled), outside the borrow.
-        let tasks: Vec<RawTask> = {
+        if CORES.replace(CORES.get() - 1) == 1 {
+            ms_alloc::set_hold_empty_chunks(false);
+        }
+        // Cancel every task (their handles resolve to Cancelled), outside the borrow.
+        let tasks: Vec<TaskRef> = {
             let mut tasks = self.tasks.borrow_mut();
             tasks
                 .slots
@@ -586,7 +571,21 @@ impl Drop for Core {
                 .filter_map(|s| s.task.take())
                 .collect()
         };
+        for task in &tasks {
+            task.cancel();
+        }
         drop(tasks);
+    }
+}
+
+impl Core {
+    /// Counts a task's panic on the core running on this thread.
+    pub(crate) fn count_panic() {
+        Core::with_current(|core| {
+            if let Some(core) = core {
+                add(&core.counters.tasks_panicked, 1);
+            }
+        });
     }
 }
 

@@ -3,13 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Weak;
 use std::task::{Context, Poll};
 
-use ms_future::BrokenPromise;
-
 use crate::core::Core;
-use crate::waker::Key;
+use crate::task::{OutputRef, State};
 
 /// Why a task has no output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +43,7 @@ impl std::error::Error for JoinError {}
 /// ```
 #[must_use = "dropping a JoinHandle detaches the task; use `let _ =` to say so"]
 pub struct JoinHandle<T> {
-    pub(crate) output: ms_future::Future<Result<T, JoinError>>,
-    pub(crate) core: Weak<Core>,
-    pub(crate) key: Key,
+    pub(crate) task: OutputRef<T>,
 }
 
 impl<T> JoinHandle<T> {
@@ -56,27 +51,38 @@ impl<T> JoinHandle<T> {
     /// current poll returns) and this handle resolves to [`JoinError::Cancelled`]. Aborting a
     /// finished task does nothing.
     pub fn abort(&self) {
-        if let Some(core) = self.core.upgrade() {
-            core.abort(self.key);
+        let header = self.task.header();
+        if header.state() == State::Finished {
+            return;
+        }
+        let key = self.task.key();
+        let done = Core::with_current(|core| match core {
+            Some(core) if core.owns(key) => {
+                core.abort(key);
+                true
+            }
+            _ => false,
+        });
+        if !done {
+            // Its reactor is not running now (a task never leaves its thread, so the reactor is
+            // on this one, idle): drop the future here, and let the reactor free the task's
+            // slot when it next runs.
+            self.task.cancel();
+            crate::waker::wake_key(key);
         }
     }
 
     /// Whether the task has finished (its output, or its error, is ready).
     pub fn is_finished(&self) -> bool {
-        self.output.is_ready()
+        self.task.header().state() == State::Finished
     }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.output)
-            .poll(cx)
-            .map(|outcome| match outcome {
-                Ok(result) => result,
-                Err(BrokenPromise) => Err(JoinError::Cancelled),
-            })
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.task.poll_output(cx)
     }
 }
 

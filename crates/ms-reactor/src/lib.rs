@@ -47,6 +47,7 @@
 mod core;
 mod io;
 mod join;
+mod registry;
 mod remote;
 mod stats;
 mod sync;

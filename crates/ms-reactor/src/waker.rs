@@ -25,10 +25,9 @@
 //! index is reused by a later reactor, with a new incarnation), so a foreign thread can never
 //! reach freed memory through an old waker.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
+use crate::registry::Registry;
 use crate::remote::Remote;
 use crate::sys::EventFd;
 
@@ -92,85 +91,43 @@ pub(crate) struct ReactorId {
     pub(crate) incarnation: u16,
 }
 
-/// What the registry keeps per index: the inbox and the incarnation now using it. Leaked on
-/// first use and reused, never freed.
+/// What the registry keeps per index: the inbox of the reactor using it. Reused by the
+/// index's next reactor, never freed.
 pub(crate) struct Entry {
     pub(crate) remote: Remote<EventFd>,
-    incarnation: AtomicU32,
 }
 
-static REGISTRY: [AtomicPtr<Entry>; MAX_REACTORS] =
-    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_REACTORS];
+#[cfg(not(loom))]
+static REGISTRY: Registry<Entry, MAX_REACTORS> = Registry::new();
 
-/// Indices free for reuse, and the next never-used one.
-static FREE: Mutex<(Vec<u16>, u16)> = Mutex::new((Vec::new(), 0));
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Registry<Entry, MAX_REACTORS> = Registry::new();
+}
 
 /// Takes a registry index for a new reactor whose doorbell is `doorbell`.
 ///
 /// # Errors
 ///
-/// When `MAX_REACTORS` reactors are alive at once.
+/// When `MAX_REACTORS` reactors are alive at once, or `doorbell` fails.
 pub(crate) fn register(
     doorbell: impl FnOnce() -> std::io::Result<EventFd>,
 ) -> std::io::Result<(ReactorId, &'static Entry)> {
-    let mut free = FREE.lock().unwrap_or_else(|p| p.into_inner());
-    let index = match free.0.pop() {
-        Some(index) => index,
-        None if usize::from(free.1) < MAX_REACTORS => {
-            free.1 += 1;
-            free.1 - 1
-        }
-        None => {
-            return Err(std::io::Error::other(format!(
-                "more than {MAX_REACTORS} reactors alive at once"
-            )));
-        }
-    };
-    let slot = &REGISTRY[usize::from(index)];
-    let mut entry = slot.load(Ordering::Acquire);
-    if entry.is_null() {
-        let bell = match doorbell() {
-            Ok(bell) => bell,
-            Err(e) => {
-                // Out of fds, say: give the index back so failures cannot use them all up.
-                free.0.push(index);
-                return Err(e);
-            }
-        };
-        let fresh = Box::leak(Box::new(Entry {
-            remote: Remote::new(bell),
-            incarnation: AtomicU32::new(0),
-        }));
-        entry = fresh;
-        // Release: publishes the entry's fields to foreign wakers that load it (Acquire).
-        slot.store(entry, Ordering::Release);
-    }
-    // SAFETY: registry entries are leaked and never freed, so the pointer is valid forever.
-    let entry: &'static Entry = unsafe { &*entry };
-    let incarnation = entry
-        .incarnation
-        .fetch_add(1, Ordering::AcqRel)
-        .wrapping_add(1);
+    let registration = REGISTRY.register(|| {
+        Ok(Entry {
+            remote: Remote::new(doorbell()?),
+        })
+    })?;
     let id = ReactorId {
-        index,
-        incarnation: (incarnation & ((1 << INCARNATION_BITS) - 1)) as u16,
+        index: registration.index,
+        incarnation: registration.incarnation & ((1 << INCARNATION_BITS) - 1),
     };
-    Ok((id, entry))
+    Ok((id, registration.entry))
 }
 
 /// Gives a reactor's index back for reuse.
 pub(crate) fn unregister(id: ReactorId) {
-    FREE.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .0
-        .push(id.index);
-}
-
-/// The registry entry of `id`'s index, if it was ever used.
-fn entry(index: u16) -> Option<&'static Entry> {
-    let ptr = REGISTRY[usize::from(index)].load(Ordering::Acquire);
-    // SAFETY: non-null registry pointers are leaked entries, valid forever.
-    (!ptr.is_null()).then(|| unsafe { &*ptr })
+    REGISTRY.unregister(id.index);
 }
 
 /// Makes the waker of task `key`.
@@ -206,7 +163,7 @@ pub(crate) fn wake_key(key: Key) {
         return;
     }
     let id = key.reactor();
-    if let Some(entry) = entry(id.index) {
+    if let Some(entry) = REGISTRY.get(id.index) {
         // A stale incarnation is filtered by the reactor when it drains; pushing it is harmless.
         entry.remote.push(key.0);
     }

@@ -59,6 +59,7 @@ pub mod cpu;
 mod doorbell;
 mod engine;
 mod foreign;
+mod job;
 mod mesh;
 mod sharded;
 mod signals;

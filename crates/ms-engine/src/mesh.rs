@@ -3,25 +3,28 @@
 //! # Protocol
 //!
 //! A message is a job (a `Send` closure) that runs on the target shard. Each shard owns the
-//! producers of its outgoing lanes and, in its poller task, the consumers of its incoming
-//! ones. Per-shard state lives in the thread-local `LOCAL`, touched only in short borrows that
-//! never run user code.
+//! producers of its outgoing lanes and, in its poller (an
+//! [`ms_reactor::Poller`], which the reactor runs on every turn and every busy-poll spin), the
+//! consumers of its incoming ones. Per-shard state lives in the thread-local `LOCAL`, touched
+//! only in short borrows that never run user code.
 //!
 //! - **Send** (`send`): flush the backlog for that target, then push; if the lane is full, the
 //!   job joins the backlog (unbounded, per target), so a sender never blocks, even to send a
 //!   reply while its own lanes are full: no cross-shard deadlock (a reply does queue behind
 //!   the requests already on its lane, in order). The target is then marked *dirty*; no
 //!   doorbell is rung yet.
-//! - **Ring** (batching): the dirty targets are rung once per batch, by this shard's poller at
-//!   the end of each round of jobs: one `fence(SeqCst)` for the batch, then a wake only for a
-//!   target whose poller is parked (see [`doorbell`](crate::doorbell)). A send made outside
-//!   the poller (by an ordinary task) wakes this shard's own poller, locally and once per
-//!   batch, so it rings after the sending task yields, in the same reactor turn. 1024 sends in
-//!   a row cost one fence and at most one wake per target.
-//! - **Poll** (the poller task): run the jobs of every lane (at most `JOB_BUDGET` per poll,
-//!   then yield); flush backlogs; ring. When nothing came: park (`parked = true`, fence), look
-//!   at the lanes once more, and only then wait. While a backlog remains, it also retries on a
-//!   short timer, since nothing signals that a full lane has room again.
+//! - **Ring** (batching): the dirty targets are rung once per batch, by this shard's poller
+//!   after each round of jobs (so after the shard's tasks have run, in the same reactor turn):
+//!   one `fence(SeqCst)` for the batch, then a wake only for a target whose poller is parked
+//!   (see [`doorbell`](crate::doorbell)). 1024 sends in a row cost one fence and at most one
+//!   wake per target.
+//! - **Poll**: run the jobs of every lane (at most `JOB_BUDGET` per poll); flush backlogs;
+//!   ring. A shard that is awake or busy-polling sees a message as soon as it lands, with no
+//!   wake at all. Before the reactor sleeps (`try_sleep`): ring, park (`parked = true`,
+//!   fence), look at the lanes once more, and refuse to sleep if anything came. The doorbell
+//!   holds [`ms_reactor::reactor_waker`]: a sender that finds the poller parked wakes the
+//!   shard's loop, not a task. While a backlog remains, the sleep is bounded
+//!   (`BACKLOG_RETRY`), since nothing signals that a full lane has room again.
 //!
 //! A panic in a job is caught and reported; the poller runs on.
 //!
@@ -35,11 +38,8 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ms_reactor::panic_message;
@@ -48,8 +48,7 @@ use ms_spsc::{CachePadded, Consumer, Producer};
 use crate::doorbell::{Doorbell, ring_all};
 use crate::stats::MeshStats;
 
-/// A job for another shard.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+pub(crate) use crate::job::Job;
 
 /// What runs on the calling shard when a reply arrives: it fulfils the waiting promise with
 /// the value it finds in the `Option` behind the `Any`.
@@ -109,12 +108,6 @@ struct Local {
     to_ring: Vec<usize>,
     /// `dirty[t]`: whether `t` is in `to_ring`.
     dirty: Vec<bool>,
-    /// Whether the poller is running jobs now (it rings when the round ends).
-    in_poller: bool,
-    /// Whether the poller is already due to run (and ring) without another wake.
-    flush_due: bool,
-    /// The poller task's waker, for sends made outside it.
-    poller: Option<Waker>,
     completions: Vec<Option<Completion>>,
     free: Vec<usize>,
     stats: MeshStats,
@@ -137,23 +130,20 @@ pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>
             signals: Arc::clone(&signals),
             to_ring: Vec::with_capacity(count),
             dirty: vec![false; count],
-            in_poller: false,
-            // The poller is spawned now and runs this turn: it rings what is sent before.
-            flush_due: true,
-            poller: None,
             completions: Vec::new(),
             free: Vec::new(),
             stats: MeshStats::default(),
         })
     });
-    drop(ms_reactor::spawn(Poller {
+    // Senders wake this shard's loop itself: the poller is not a task.
+    signals.doorbells[shard].publish(ms_reactor::reactor_waker());
+    ms_reactor::add_poller(Poller {
         shard,
         incoming: ends.incoming,
         next_lane: 0,
         signals,
-        published: None,
-        retry: None,
-    }));
+        backlogged: false,
+    });
 }
 
 /// Rings what is pending, then removes this thread's mesh (its lanes are dropped; peers see
@@ -177,15 +167,12 @@ pub(crate) fn finish() {
 ///
 /// Outside an engine shard, or if `to` is this shard.
 pub(crate) fn send(to: usize, job: Job) {
-    let poller = LOCAL.with(|l| {
+    LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         let local = local.as_mut().expect("the mesh runs on engine shards only");
         local.push(to, job);
-        local.mark(to)
+        local.mark(to);
     });
-    if let Some(poller) = poller {
-        poller.wake(); // a local wake: it only queues our poller
-    }
 }
 
 /// Sends `f` to shard `to` of engine `engine` if this thread is another shard of that engine
@@ -212,18 +199,15 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
         if !reachable {
             return None;
         }
-        let job: Job = Box::new(f.take()?);
+        let job = Job::new(f.take()?);
         local.push(to, job);
-        Some(local.mark(to))
+        local.mark(to);
+        Some(())
     });
-    let poller = match pushed {
-        Ok(Some(poller)) => poller,
-        _ => return Err(f.take().expect("not sent, so still here")),
-    };
-    if let Some(poller) = poller {
-        poller.wake();
+    match pushed {
+        Ok(Some(())) => Ok(()),
+        _ => Err(f.take().expect("not sent, so still here")),
     }
-    Ok(())
 }
 
 /// This shard's counters.
@@ -258,18 +242,12 @@ impl Local {
         self.backlog[to].push_back(job);
     }
 
-    /// Notes that `to` needs its doorbell rung; returns the poller's waker if it must be woken
-    /// to do that.
-    fn mark(&mut self, to: usize) -> Option<Waker> {
+    /// Notes that `to` needs its doorbell rung (by the poller, later this reactor turn).
+    fn mark(&mut self, to: usize) {
         if !self.dirty[to] {
             self.dirty[to] = true;
             self.to_ring.push(to);
         }
-        if self.in_poller || self.flush_due {
-            return None;
-        }
-        self.flush_due = true;
-        self.poller.clone()
     }
 
     /// Moves what fits of the backlog for `to` into its lane; returns whether any remains.
@@ -325,10 +303,8 @@ struct Poller {
     /// The incoming lane the next round starts at.
     next_lane: usize,
     signals: Arc<Signals>,
-    /// The waker last published in this shard's doorbell (republished only when it changes).
-    published: Option<Waker>,
-    /// While a backlog remains: when to try it again.
-    retry: Option<ms_reactor::Timer>,
+    /// Whether jobs for a full lane were still waiting after the last round.
+    backlogged: bool,
 }
 
 /// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
@@ -364,25 +340,13 @@ fn run_jobs(lanes: &mut [Consumer<Job>], first: &mut usize, budget: &mut usize) 
 
 /// Runs one job, catching (and reporting) a panic so the poller lives on.
 fn run_job(job: Job) {
-    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(job)) {
+    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| job.run())) {
         let shard = crate::try_shard_id().map_or_else(|| "?".to_owned(), |s| s.to_string());
         eprintln!(
             "ms-engine: a job sent to shard {shard} panicked: {}",
             panic_message(&*payload)
         );
     }
-}
-
-/// Opens a round of jobs: senders need not wake the poller until `end_round`.
-fn begin_round(waker: &Waker) {
-    LOCAL.with(|l| {
-        if let Some(local) = l.borrow_mut().as_mut() {
-            local.in_poller = true;
-            if local.poller.as_ref().is_none_or(|w| !w.will_wake(waker)) {
-                local.poller = Some(waker.clone());
-            }
-        }
-    });
 }
 
 /// Counts `n` jobs about to run.
@@ -404,59 +368,43 @@ fn end_round() -> bool {
         };
         let backlogged = local.flush_all();
         local.ring();
-        local.in_poller = false;
-        local.flush_due = false;
         backlogged
     })
 }
 
-impl Future for Poller {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let Poller {
-            shard,
-            incoming,
-            next_lane,
-            signals,
-            published,
-            retry,
-        } = self.get_mut();
-        let doorbell = &signals.doorbells[*shard];
-        doorbell.unpark();
-        let mut budget = JOB_BUDGET;
-        loop {
-            begin_round(cx.waker());
-            let ran = run_jobs(incoming, next_lane, &mut budget);
-            let backlogged = end_round();
-            if budget == 0 {
-                // More may be waiting: let the shard's other tasks run first.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            if ran > 0 {
-                continue;
-            }
-            if published.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-                doorbell.publish(cx.waker().clone());
-                *published = Some(cx.waker().clone());
-            }
-            doorbell.park();
-            if incoming.iter().any(|lane| !lane.is_empty()) {
-                doorbell.unpark();
-                continue;
-            }
-            if !backlogged {
-                *retry = None;
-                return Poll::Pending;
-            }
-            let timer = retry.get_or_insert_with(|| ms_reactor::sleep(BACKLOG_RETRY));
-            if Pin::new(timer).poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            *retry = None;
-            doorbell.unpark();
+impl ms_reactor::Poller for Poller {
+    fn poll(&mut self) -> bool {
+        // The common case while busy-polling: nothing came, nothing to send.
+        if !self.backlogged
+            && self.incoming.iter().all(Consumer::is_empty)
+            && LOCAL.with(|l| l.borrow().as_ref().is_none_or(|l| l.to_ring.is_empty()))
+        {
+            return false;
         }
+        self.signals.doorbells[self.shard].unpark();
+        let mut budget = JOB_BUDGET;
+        let ran = run_jobs(&mut self.incoming, &mut self.next_lane, &mut budget);
+        // Rings what the jobs sent, and what the shard's tasks sent this turn.
+        self.backlogged = end_round();
+        ran > 0
+    }
+
+    fn try_sleep(&mut self) -> ms_reactor::Sleep {
+        self.backlogged = end_round();
+        self.signals.doorbells[self.shard].park();
+        if self.incoming.iter().any(|lane| !lane.is_empty()) {
+            self.signals.doorbells[self.shard].unpark();
+            return ms_reactor::Sleep::Refused;
+        }
+        if self.backlogged {
+            // Nothing signals that a full lane has room again: look again soon.
+            return ms_reactor::Sleep::Until(std::time::Instant::now() + BACKLOG_RETRY);
+        }
+        ms_reactor::Sleep::Allowed
+    }
+
+    fn woke(&mut self) {
+        self.signals.doorbells[self.shard].unpark();
     }
 }
 

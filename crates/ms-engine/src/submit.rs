@@ -43,7 +43,7 @@ where
 /// `Future` contract (only the waker of the latest poll need be woken): the spawned task
 /// polls it again before anything could be missed, and it registers its own waker then.
 fn run_here(task: impl Future<Output = ()> + 'static) {
-    let mut task = Box::pin(task);
+    let mut task = ms_alloc::PoolBox::pin(task);
     if task
         .as_mut()
         .poll(&mut Context::from_waker(Waker::noop()))
@@ -102,12 +102,12 @@ where
         }));
         mesh::send(
             shard,
-            Box::new(move || {
+            mesh::Job::new(move || {
                 run_here(async move {
                     let result = caught(make).await;
                     mesh::send(
                         home,
-                        Box::new(move || mesh::complete(id, &mut Some(result))),
+                        mesh::Job::new(move || mesh::complete(id, &mut Some(result))),
                     );
                 });
             }),
@@ -163,7 +163,7 @@ where
     if shard == crate::shard_id() {
         drop(ms_reactor::spawn(async move { f() }));
     } else {
-        mesh::send(shard, Box::new(f));
+        mesh::send(shard, mesh::Job::new(f));
     }
 }
 

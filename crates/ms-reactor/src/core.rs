@@ -16,10 +16,12 @@
 //!    turn has used its time quota (checked every 16 polls), so a busy run queue cannot
 //!    starve I/O or timers.
 //! 3. Take the wakes other threads left in the inbox.
-//! 4. Fire due timers.
-//! 5. Call `epoll_wait`: with a zero timeout if work is queued, else until the next timer
-//!    (after the sleeping-flag handshake of [`Remote`](crate::remote::Remote)), optionally
-//!    after busy-polling for a while first.
+//! 4. Run the [pollers](crate::Poller).
+//! 5. Fire due timers.
+//! 6. Call `epoll_wait`: with a zero timeout if work is queued, else until the next timer
+//!    (after asking the pollers, and the sleeping-flag handshake of
+//!    [`Remote`](crate::remote::Remote)), optionally after busy-polling the inbox, the pollers
+//!    and epoll for a while first.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::io::Io;
 use crate::join::JoinHandle;
+use crate::poller::{Poller, Sleep};
 use crate::remote::Remote;
 use crate::stats::{Counters, Stats, add};
 use crate::sys::{EDGE_READ, Epoll, EventFd, coarse_now};
@@ -45,6 +48,14 @@ pub(crate) const TASK_BUDGET: usize = 256;
 const IO_EVERY_BUSY_TURNS: u32 = 4;
 /// The slot number of the `block_on` future's waker (never a task's).
 const MAIN_SLOT: usize = MAX_TASKS - 1;
+/// The slot number of [`reactor_waker`](crate::reactor_waker)'s key: waking it wakes no task,
+/// only the loop.
+const LOOP_SLOT: usize = MAX_TASKS - 2;
+/// While busy-polling, epoll is looked at once every this many spins (the inbox and the
+/// pollers on every spin; the spins are counted across busy-poll periods).
+const EPOLL_EVERY_SPINS: u32 = 256;
+/// While busy-polling, the clock is read (to end the period) once every this many spins.
+const CLOCK_EVERY_SPINS: u32 = 64;
 /// The epoll token of the doorbell.
 const DOORBELL_TOKEN: u64 = u64::MAX;
 
@@ -55,6 +66,24 @@ thread_local! {
     static CURRENT: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
     /// Cores alive on this thread; while there is one, the thread's pool holds empty chunks.
     static CORES: Cell<usize> = const { Cell::new(0) };
+    /// When (on the coarse clock) this thread's idle pool memory is next given back, shared by
+    /// the thread's cores so that each period is a whole one.
+    static NEXT_RELEASE: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// The clock, read at most once per turn, and only if something needs it.
+#[derive(Default)]
+struct LazyNow(Cell<Option<Instant>>);
+
+impl LazyNow {
+    fn get(&self) -> Instant {
+        if let Some(now) = self.0.get() {
+            return now;
+        }
+        let now = Instant::now();
+        self.0.set(Some(now));
+        now
+    }
 }
 
 /// One spawned task's slot.
@@ -96,16 +125,20 @@ pub(crate) struct Core {
     skipped_io: Cell<u32>,
     /// Whether the last `epoll_wait` returned no event.
     idle_io: Cell<bool>,
+    /// Busy-poll spins since the last `epoll_wait` (across busy-poll periods, so that short
+    /// ones cannot keep postponing I/O).
+    spins_since_epoll: Cell<u32>,
     timers: RefCell<Timers>,
     inbox: RefCell<Vec<u64>>,
     /// Scratch space for wakers collected under a borrow and woken after it (reused, so a
     /// turn does not allocate).
     wake_scratch: RefCell<Vec<Waker>>,
     io: Io,
+    /// Borrowed while they run; pollers added meanwhile wait in `added_pollers`.
+    pollers: RefCell<Vec<Box<dyn Poller>>>,
+    added_pollers: RefCell<Vec<Box<dyn Poller>>>,
     counters: Counters,
     last_stall_report: Cell<Option<Instant>>,
-    /// When idle pool memory is next given back.
-    next_release: Cell<Instant>,
     me: Weak<Core>,
 }
 
@@ -140,13 +173,15 @@ impl Core {
             main_woken: Cell::new(false),
             skipped_io: Cell::new(0),
             idle_io: Cell::new(false),
+            spins_since_epoll: Cell::new(0),
             timers: RefCell::default(),
             inbox: RefCell::default(),
             wake_scratch: RefCell::new(Vec::with_capacity(64)),
             io: RefCell::default(),
+            pollers: RefCell::default(),
+            added_pollers: RefCell::default(),
             counters: Counters::default(),
             last_stall_report: Cell::new(None),
-            next_release: Cell::new(Instant::now() + RELEASE_PERIOD),
             me: me.clone(),
         }))
     }
@@ -188,8 +223,8 @@ impl Core {
             Some(index) => index,
             None => {
                 assert!(
-                    tasks.slots.len() < MAIN_SLOT,
-                    "more than {MAIN_SLOT} tasks alive on one reactor"
+                    tasks.slots.len() < LOOP_SLOT,
+                    "more than {LOOP_SLOT} tasks alive on one reactor"
                 );
                 tasks.slots.push(Slot {
                     task: None,
@@ -219,9 +254,14 @@ impl Core {
 
     /// Queues task `key` if it is alive and not queued yet.
     fn schedule(&self, key: Key) -> bool {
-        if key.slot() == MAIN_SLOT {
-            self.main_woken.set(true);
-            return true;
+        match key.slot() {
+            MAIN_SLOT => {
+                self.main_woken.set(true);
+                return true;
+            }
+            // The wake itself was the point: the loop is running.
+            LOOP_SLOT => return true,
+            _ => {}
         }
         let mut tasks = self.tasks.borrow_mut();
         let Some(slot) = tasks.slots.get_mut(key.slot()) else {
@@ -305,6 +345,9 @@ impl Core {
     /// Every poll is timed with the coarse clock (for the stall detector); the quota is checked
     /// with the precise clock every 16 polls.
     fn run_tasks(&self, turn_started: Instant) {
+        if self.run_queue.borrow().is_empty() {
+            return;
+        }
         let mut last = coarse_now();
         for ran in 0..TASK_BUDGET {
             let Some(key) = self.run_queue.borrow_mut().pop_front() else {
@@ -380,23 +423,88 @@ impl Core {
         self.wake_all(wakers);
     }
 
-    /// Once a period, gives back the pool's empty chunks that the period did not need.
-    fn release_idle_memory(&self, now: Instant) {
-        if now >= self.next_release.get() {
-            ms_alloc::release_idle_chunks();
-            self.next_release.set(now + RELEASE_PERIOD);
+    // ===== pollers =====
+
+    pub(crate) fn add_poller(&self, poller: Box<dyn Poller>) {
+        match self.pollers.try_borrow_mut() {
+            Ok(mut pollers) => pollers.push(poller),
+            // A poller is adding it while they run.
+            Err(_) => self.added_pollers.borrow_mut().push(poller),
         }
     }
 
-    /// How long a core may sleep: until the next timer, and, while the pool holds empty chunks,
-    /// no later than their next release.
-    fn sleep_deadline(&self) -> Option<Instant> {
-        let timer = self.timers.borrow().next_deadline();
-        if ms_alloc::held_empty_chunks() == 0 {
-            return timer;
+    pub(crate) fn reactor_waker(&self) -> Waker {
+        waker::waker(Key::new(self.id, LOOP_SLOT, 0))
+    }
+
+    /// Runs `f` on every poller (pollers added meanwhile join the list after it).
+    fn with_pollers<R>(&self, f: impl FnOnce(&mut [Box<dyn Poller>]) -> R) -> R {
+        let mut pollers = self.pollers.borrow_mut();
+        let result = f(&mut pollers);
+        let mut added = self.added_pollers.borrow_mut();
+        if !added.is_empty() {
+            pollers.append(&mut added);
         }
-        let release = self.next_release.get();
-        Some(timer.map_or(release, |t| t.min(release)))
+        result
+    }
+
+    /// Polls every poller once; returns whether any found work.
+    fn run_pollers(&self) -> bool {
+        if self.pollers.borrow().is_empty() {
+            return false;
+        }
+        self.with_pollers(|pollers| {
+            pollers
+                .iter_mut()
+                .fold(false, |busy, poller| poller.poll() | busy)
+        })
+    }
+
+    /// Asks every poller whether the loop may sleep: `None` if one refused (those asked before
+    /// it were told [`Poller::woke`]), else the earliest deadline any of them set.
+    fn pollers_try_sleep(&self) -> Option<Option<Instant>> {
+        if self.pollers.borrow().is_empty() {
+            return Some(None);
+        }
+        self.with_pollers(|pollers| {
+            let mut deadline: Option<Instant> = None;
+            for (asked, poller) in pollers.iter_mut().enumerate() {
+                match poller.try_sleep() {
+                    Sleep::Allowed => {}
+                    Sleep::Until(t) => deadline = Some(deadline.map_or(t, |d| d.min(t))),
+                    Sleep::Refused => {
+                        pollers[..asked].iter_mut().for_each(|p| p.woke());
+                        return None;
+                    }
+                }
+            }
+            Some(deadline)
+        })
+    }
+
+    /// Tells every poller the loop runs again.
+    fn pollers_woke(&self) {
+        if !self.pollers.borrow().is_empty() {
+            self.with_pollers(|pollers| pollers.iter_mut().for_each(|p| p.woke()));
+        }
+    }
+
+    /// Once a period, gives back the pool's empty chunks that the period did not need.
+    fn release_idle_memory(&self) {
+        let now = coarse_now();
+        let next = NEXT_RELEASE.get();
+        if now >= next {
+            if next != Duration::ZERO {
+                ms_alloc::release_idle_chunks();
+            }
+            NEXT_RELEASE.set(now + RELEASE_PERIOD);
+        }
+    }
+
+    /// While the pool holds empty chunks, a sleeping core wakes to give back the idle ones.
+    fn release_deadline(&self) -> Option<Instant> {
+        (ms_alloc::held_empty_chunks() > 0)
+            .then(|| Instant::now() + NEXT_RELEASE.get().saturating_sub(coarse_now()))
     }
 
     /// Wakes (outside every borrow) and gives the scratch vector back.
@@ -412,7 +520,7 @@ impl Core {
     }
 
     /// Waits for I/O: not at all if work is queued, else until the next timer.
-    fn poll_io(&self, now: Instant) -> std::io::Result<()> {
+    fn poll_io(&self, now: &LazyNow) -> std::io::Result<()> {
         if self.has_work() {
             // Work is queued and the last look at epoll found nothing: look again only every
             // few turns (each runs at most `TASK_BUDGET` tasks or the time quota), so I/O is
@@ -429,36 +537,90 @@ impl Core {
         let mut timeout = if self.has_work() {
             Some(Duration::ZERO)
         } else {
-            self.sleep_deadline()
-                .map(|d| d.saturating_duration_since(now))
+            self.timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now.get()))
         };
         if timeout != Some(Duration::ZERO) && !self.config.busy_poll.is_zero() {
             // Busy-poll: look for I/O and wakes without sleeping for a while first (never past
             // the next timer).
+            let now = now.get();
             let mut until = now.checked_add(self.config.busy_poll).unwrap_or(now);
-            if let Some(deadline) = self.sleep_deadline() {
+            if let Some(deadline) = self.timers.borrow().next_deadline() {
                 until = until.min(deadline);
             }
-            while Instant::now() < until {
-                if self.remote().has_pending() || self.wait_once(Some(Duration::ZERO))? > 0 {
+            // The inbox and the pollers are looked at on every spin (a load or two each), epoll
+            // (a system call) every `EPOLL_EVERY_SPINS` and the clock every
+            // `CLOCK_EVERY_SPINS`.
+            let mut spins: u32 = 0;
+            let mut worked = false;
+            loop {
+                if self.remote().has_pending() {
                     return Ok(());
+                }
+                // Pollers' work that woke no task (a cross-core job answered at once, say)
+                // keeps the loop spinning, ready for the next message; the idle period that
+                // ends the spinning starts again.
+                if self.run_pollers() {
+                    if self.has_work() {
+                        return Ok(());
+                    }
+                    worked = true;
+                }
+                let since_epoll = self.spins_since_epoll.get() + 1;
+                self.spins_since_epoll.set(since_epoll);
+                if since_epoll >= EPOLL_EVERY_SPINS && self.wait_once(Some(Duration::ZERO))? > 0 {
+                    return Ok(());
+                }
+                spins = spins.wrapping_add(1);
+                if spins % CLOCK_EVERY_SPINS == 0 {
+                    let now = Instant::now();
+                    if worked {
+                        worked = false;
+                        until = now.checked_add(self.config.busy_poll).unwrap_or(now);
+                        if let Some(deadline) = self.timers.borrow().next_deadline() {
+                            until = until.min(deadline);
+                        }
+                    }
+                    if now >= until {
+                        break;
+                    }
                 }
                 std::hint::spin_loop();
             }
             timeout = self
-                .sleep_deadline()
+                .timers
+                .borrow()
+                .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
         }
-        if timeout != Some(Duration::ZERO) && !self.remote().prepare_to_sleep() {
-            // A wake from another thread is pending: take it now, without a syscall. (The
-            // turns it starts have work queued, so they poll I/O with a zero timeout.)
-            return Ok(());
+        let asked_pollers = timeout != Some(Duration::ZERO);
+        if asked_pollers {
+            // Each poller arranges to be woken and looks once more (it may refuse, or bound
+            // the sleep).
+            let Some(deadline) = self.pollers_try_sleep() else {
+                return Ok(());
+            };
+            for deadline in [deadline, self.release_deadline()].into_iter().flatten() {
+                let until = deadline.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            }
+            if timeout != Some(Duration::ZERO) && !self.remote().prepare_to_sleep() {
+                // A wake from another thread is pending: take it now, without a syscall. (The
+                // turns it starts have work queued, so they poll I/O with a zero timeout.)
+                self.pollers_woke();
+                return Ok(());
+            }
         }
         let sleeping = timeout != Some(Duration::ZERO);
         let result = self.wait_once(timeout);
         if sleeping {
             self.remote().woke();
             add(&self.counters.sleeps, 1);
+        }
+        if asked_pollers {
+            self.pollers_woke();
         }
         result.map(drop)
     }
@@ -470,6 +632,7 @@ impl Core {
         add(&self.counters.epoll_waits, 1);
         let n = events.len();
         self.idle_io.set(n == 0);
+        self.spins_since_epoll.set(0);
         let mut wakers = self.wake_scratch.take();
         let mut io_events = 0;
         for event in &events {
@@ -526,13 +689,19 @@ impl Core {
                     return output;
                 }
             }
-            let turn = Instant::now();
-            self.run_tasks(turn);
+            // The turn's start time serves the timers too: it can only fire them later, never
+            // early, and a turn is short (the time quota).
+            let now = LazyNow::default();
+            if !self.run_queue.borrow().is_empty() {
+                self.run_tasks(now.get());
+            }
             self.drain_inbox();
-            let now = Instant::now();
-            self.fire_timers(now);
-            self.release_idle_memory(now);
-            if let Err(e) = self.poll_io(now) {
+            self.run_pollers();
+            if self.timers.borrow().next_deadline().is_some() {
+                self.fire_timers(now.get());
+            }
+            self.release_idle_memory();
+            if let Err(e) = self.poll_io(&now) {
                 // epoll_wait fails only on programming errors (a bad fd or buffer); say so and
                 // keep the loop alive rather than spin on the error.
                 eprintln!("ms-reactor: epoll_wait failed: {e}");

@@ -30,6 +30,8 @@
 //! - [`sleep`], [`sleep_until`], [`Timer`], [`timeout`], [`interval`].
 //! - [`Registration`]: an fd registered once, edge-triggered, with cached [`Readiness`].
 //! - [`Stats`]: per-reactor counters, from [`Reactor::stats`] or, inside a task, [`stats`].
+//! - [`Poller`] ([`add_poller`], [`Sleep`], [`reactor_waker`]): work the loop looks for itself
+//!   on every turn and busy-poll spin, such as lock-free queues from other cores.
 //!
 //! # Rules
 //!
@@ -47,6 +49,7 @@
 mod core;
 mod io;
 mod join;
+mod poller;
 mod registry;
 mod remote;
 mod stats;
@@ -66,6 +69,7 @@ use std::time::Duration;
 
 pub use io::{Readiness, Registration};
 pub use join::{JoinError, JoinHandle};
+pub use poller::{Poller, Sleep, add_poller, reactor_waker};
 pub use stats::Stats;
 pub use time::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout};
 

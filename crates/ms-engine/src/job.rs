@@ -1,0 +1,145 @@
+//! [`Job`]: a `Send` closure that runs once on another shard, stored inline in its lane slot
+//! when it is small (no allocation), boxed otherwise.
+//!
+//! A boxed closure would be allocated on the sending shard and freed on the receiving one:
+//! with the system allocator, that free lands in the sender's arena and every message then
+//! pays for cache lines moving between the two cores. Most jobs (a `submit_to` request, a
+//! reply) capture a few words, so they travel by value in the lane instead.
+//!
+//! # Safety
+//!
+//! `storage` holds a live `F` (inline) or a `Box<F>` (boxed), for the `F` that `call` and
+//! `drop` were instantiated for, until one of them consumes it; `done` records that.
+
+use std::mem::{self, MaybeUninit};
+
+/// Words of inline storage: closures up to this size (and word-aligned) are not boxed.
+const INLINE_WORDS: usize = 6;
+
+type Storage = MaybeUninit<[usize; INLINE_WORDS]>;
+
+/// See the module docs.
+pub(crate) struct Job {
+    storage: Storage,
+    call: unsafe fn(*mut Storage),
+    drop: unsafe fn(*mut Storage),
+    done: bool,
+}
+
+// SAFETY: a `Job` is made only from a `Send` closure (`Job::new`), and it owns nothing else.
+unsafe impl Send for Job {}
+
+impl Job {
+    /// Wraps `f`, inline if it fits.
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(f: F) -> Job {
+        let mut storage = Storage::uninit();
+        if fits::<F>() {
+            // SAFETY: `F` fits the storage in size and alignment (`fits`).
+            unsafe { storage.as_mut_ptr().cast::<F>().write(f) };
+            Job {
+                storage,
+                call: call_inline::<F>,
+                drop: drop_inline::<F>,
+                done: false,
+            }
+        } else {
+            // SAFETY: a `Box` is one word.
+            unsafe { storage.as_mut_ptr().cast::<Box<F>>().write(Box::new(f)) };
+            Job {
+                storage,
+                call: call_inline::<Box<F>>,
+                drop: drop_inline::<Box<F>>,
+                done: false,
+            }
+        }
+    }
+
+    /// Runs the closure.
+    pub(crate) fn run(mut self) {
+        self.done = true;
+        // SAFETY: the storage holds the closure `call` was made for (module Safety), and
+        // `done` keeps `Drop` from touching it again.
+        unsafe { (self.call)(&raw mut self.storage) };
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !mem::replace(&mut self.done, true) {
+            // SAFETY: not run, so the storage still holds the closure `drop` was made for.
+            unsafe { (self.drop)(&raw mut self.storage) };
+        }
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").finish_non_exhaustive()
+    }
+}
+
+const fn fits<F>() -> bool {
+    size_of::<F>() <= size_of::<Storage>() && align_of::<F>() <= align_of::<Storage>()
+}
+
+/// # Safety
+///
+/// `storage` holds a live `F`, used never again.
+unsafe fn call_inline<F: FnOnce()>(storage: *mut Storage) {
+    // SAFETY: the caller's contract; the value is moved out once.
+    let f = unsafe { storage.cast::<F>().read() };
+    f();
+}
+
+/// # Safety
+///
+/// `storage` holds a live `F`, used never again.
+unsafe fn drop_inline<F>(storage: *mut Storage) {
+    // SAFETY: the caller's contract.
+    unsafe { storage.cast::<F>().drop_in_place() };
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn small_and_large_closures_run_once_or_drop_once() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let small = {
+            let runs = Arc::clone(&runs);
+            move || {
+                runs.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let big_payload = [7u64; 32];
+        let large = {
+            let runs = Arc::clone(&runs);
+            move || {
+                runs.fetch_add(usize::try_from(big_payload[31]).unwrap(), Ordering::Relaxed);
+            }
+        };
+        assert!(fits::<fn()>() && !fits::<[u64; 32]>());
+        Job::new(small).run();
+        Job::new(large).run();
+        assert_eq!(runs.load(Ordering::Relaxed), 8);
+        // Dropped without running: the captured Arc is released, nothing runs.
+        drop(Job::new({
+            let runs = Arc::clone(&runs);
+            move || {
+                runs.fetch_add(100, Ordering::Relaxed);
+            }
+        }));
+        drop(Job::new({
+            let runs = Arc::clone(&runs);
+            move || {
+                let _ = big_payload;
+                runs.fetch_add(100, Ordering::Relaxed);
+            }
+        }));
+        assert_eq!(runs.load(Ordering::Relaxed), 8);
+        assert_eq!(Arc::strong_count(&runs), 1);
+    }
+}

@@ -14,8 +14,9 @@
 //!
 //! A [`ClassPool`] has a *current* chunk (allocations pop from its free list; it is pinned, see
 //! [`chunk`](crate::chunk)), a *partial* list of other chunks with both live and free blocks,
-//! an *empty* list of chunks kept for reuse (at most `max_empty`), and a list of all its
-//! chunks. A full chunk is on no list until its first free appends it to the partial list.
+//! an *empty* list of chunks kept for reuse (at most `max_empty`, unless the pool holds
+//! them), and a list of all its chunks. A full chunk is on no list until its first free
+//! appends it to the partial list.
 //!
 //! The partial list is first-in first-out: when the current chunk runs out, the next one is the
 //! chunk that became partial longest ago, which has had the most time to collect frees. (Last-in
@@ -74,7 +75,8 @@ pub(crate) struct ClassPool {
     empty_low: usize,
     /// Empty chunks kept for reuse (besides the current one) before giving them back.
     max_empty: usize,
-    /// The heap's `hold_empty`, here for the free path.
+    /// Whether empty chunks past `max_empty` are held until `release_idle_chunks` (the same
+    /// for every class of a heap).
     hold_empty: bool,
 }
 
@@ -82,8 +84,6 @@ pub(crate) struct ClassPool {
 struct Heap {
     classes: [ClassPool; COUNT],
     max_empty: usize,
-    /// Whether empty chunks past `max_empty` are held until `release_idle_chunks`.
-    hold_empty: bool,
     large_live: usize,
     large_bytes: usize,
     large_allocations: u64,
@@ -428,7 +428,8 @@ pub(crate) unsafe fn large_dealloc(ptr: NonNull<u8>, layout: Layout) {
 
 /// Sets how many empty chunks each class of this thread's pool keeps for reuse (besides the
 /// chunk it allocates from); a chunk that becomes empty beyond that is given back to the system
-/// allocator at once. Lowering the limit gives back the surplus now.
+/// allocator at once (unless the pool holds empty chunks: see [`set_hold_empty_chunks`]).
+/// Lowering the limit gives back the surplus now, unless the pool holds them.
 ///
 /// The default is [`DEFAULT_MAX_EMPTY_CHUNKS`]. Does nothing once the pool was torn down.
 pub fn set_max_empty_chunks(max: usize) {
@@ -520,7 +521,6 @@ pub fn set_hold_empty_chunks(hold: bool) {
     let Some(heap) = heap_or_init() else { return };
     // SAFETY: this thread's live heap (module Safety).
     unsafe {
-        (*heap).hold_empty = hold;
         for index in 0..COUNT {
             let class = &raw mut (*heap).classes[index];
             (*class).hold_empty = hold;
@@ -654,7 +654,6 @@ impl Heap {
                 hold_empty: false,
             }),
             max_empty: DEFAULT_MAX_EMPTY_CHUNKS,
-            hold_empty: false,
             large_live: 0,
             large_bytes: 0,
             large_allocations: 0,

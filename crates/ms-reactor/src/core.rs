@@ -4,10 +4,11 @@
 //!
 //! A core belongs to one thread. While [`Core::block_on`] runs, the thread-local `CURRENT`
 //! points at it, so `spawn`, timers and wakers reach it without a handle. Its state sits in
-//! `Cell`s and `RefCell`s, and no borrow is ever held across user code: a task is taken out of
-//! its slot to be polled and put back after, and anything dropped (a finished task, a waker, a
-//! timer's waker) is dropped after its borrow ends, because drops run user code that may wake
-//! or spawn.
+//! `Cell`s and `RefCell`s, and no borrow is ever held across user code: a task is polled in
+//! place through a pointer taken under the table's borrow and released before the poll (the
+//! slot's reference keeps the task alive; its `Polling` state keeps everything else off it),
+//! and anything dropped (a finished task, a waker, a timer's waker) is dropped after its borrow
+//! ends, because drops run user code that may wake or spawn.
 //!
 //! # A turn
 //!
@@ -64,8 +65,9 @@ const RELEASE_PERIOD: Duration = Duration::from_secs(1);
 
 thread_local! {
     static CURRENT: Cell<*const Core> = const { Cell::new(std::ptr::null()) };
-    /// Cores alive on this thread; while there is one, the thread's pool holds empty chunks.
-    static CORES: Cell<usize> = const { Cell::new(0) };
+    /// The cores alive on this thread (a `JoinHandle` aborts through its task's core even when
+    /// another one runs); while there is one, the thread's pool holds empty chunks.
+    static CORES: RefCell<Vec<(ReactorId, Weak<Core>)>> = const { RefCell::new(Vec::new()) };
     /// When (on the coarse clock) this thread's idle pool memory is next given back, shared by
     /// the thread's cores so that each period is a whole one.
     static NEXT_RELEASE: Cell<Duration> = const { Cell::new(Duration::ZERO) };
@@ -157,12 +159,7 @@ impl Core {
             waker::unregister(id);
             return Err(e);
         }
-        if CORES.replace(CORES.get() + 1) == 0 {
-            // Tasks and buffers come and go in bursts: keep the pool's empty chunks for the next
-            // burst, and give back once a period those that no burst needed.
-            ms_alloc::set_hold_empty_chunks(true);
-        }
-        Ok(Rc::new_cyclic(|me| Core {
+        let core = Rc::new_cyclic(|me| Core {
             id,
             entry,
             config,
@@ -183,7 +180,27 @@ impl Core {
             counters: Counters::default(),
             last_stall_report: Cell::new(None),
             me: me.clone(),
-        }))
+        });
+        let first = CORES.with_borrow_mut(|cores| {
+            cores.push((id, Rc::downgrade(&core)));
+            cores.len() == 1
+        });
+        if first {
+            // Tasks and buffers come and go in bursts: keep the pool's empty chunks for the next
+            // burst, and give back once a period those that no burst needed.
+            ms_alloc::set_hold_empty_chunks(true);
+        }
+        Ok(core)
+    }
+
+    /// The core of `id` on this thread, if it is alive.
+    pub(crate) fn on_this_thread(id: ReactorId) -> Option<Rc<Core>> {
+        CORES.with_borrow(|cores| {
+            cores
+                .iter()
+                .find(|(core, _)| *core == id)
+                .and_then(|(_, core)| core.upgrade())
+        })
     }
 
     /// A weak handle to this core, for things that outlive a poll (timers, join handles).
@@ -315,20 +332,20 @@ impl Core {
 
     // ===== running =====
 
-    /// Polls task `key` once, if it is alive.
-    fn run(&self, key: Key) {
+    /// Polls task `key` once, if it is alive; returns where it was spawned if it ran.
+    fn run(&self, key: Key) -> Option<&'static Location<'static>> {
         let task = {
             let mut tasks = self.tasks.borrow_mut();
-            let Some(slot) = tasks.slots.get_mut(key.slot()) else {
-                return;
-            };
+            let slot = tasks.slots.get_mut(key.slot())?;
             if !key.matches(slot.generation) {
-                return;
+                return None;
             }
-            let Some(task) = &slot.task else { return };
+            let task = slot.task.as_ref()?;
             slot.queued = false;
             task.as_ptr()
         };
+        // SAFETY: the slot's reference keeps the task alive (see below).
+        let spawned_at = unsafe { task.as_ref() }.spawned_at();
         let waker = waker::waker(key);
         // SAFETY: the slot's reference keeps the task alive through the poll: only `abort` and
         // `run` empty a slot, and `abort` leaves a task being polled in place (it is `Polling`).
@@ -338,6 +355,7 @@ impl Core {
             let task = Self::free_slot(&mut self.tasks.borrow_mut(), key.slot());
             drop(task); // outside the borrow: the last reference may drop the output
         }
+        Some(spawned_at)
     }
 
     /// Runs queued tasks until the queue is empty, the budget is spent or the quota is used.
@@ -353,9 +371,11 @@ impl Core {
             let Some(key) = self.run_queue.borrow_mut().pop_front() else {
                 return;
             };
-            self.run(key);
+            let spawned_at = self.run(key);
             let now = coarse_now();
-            self.check_stall(now.saturating_sub(last), key);
+            if let Some(at) = spawned_at {
+                self.check_stall(now.saturating_sub(last), at);
+            }
             last = now;
             if ran % 16 == 15 && turn_started.elapsed() >= self.config.time_quota {
                 return;
@@ -364,7 +384,7 @@ impl Core {
     }
 
     /// Reports a poll that held the thread past the threshold, at most once a second.
-    fn check_stall(&self, took: Duration, key: Key) {
+    fn check_stall(&self, took: Duration, at: &'static Location<'static>) {
         if took < self.config.stall_threshold {
             return;
         }
@@ -376,16 +396,6 @@ impl Core {
             .is_none_or(|last| now - last >= Duration::from_secs(1));
         if quiet {
             self.last_stall_report.set(Some(now));
-            let at = self
-                .tasks
-                .borrow()
-                .slots
-                .get(key.slot())
-                .and_then(|slot| slot.task.as_ref())
-                .map_or_else(
-                    || "?".to_owned(),
-                    |task| task.header().spawned_at().to_string(),
-                );
             eprintln!(
                 "ms-reactor: stall: a task spawned at {at} held the thread for {took:?} \
                  (threshold {:?})",
@@ -728,7 +738,14 @@ impl Drop for Core {
         // raised while the tasks drop go to the inbox, which the next user of the index
         // drains (their incarnation is stale).
         waker::unregister(self.id);
-        if CORES.replace(CORES.get() - 1) == 1 {
+        let last = CORES
+            .try_with(|cores| {
+                let mut cores = cores.borrow_mut();
+                cores.retain(|(core, _)| *core != self.id);
+                cores.is_empty()
+            })
+            .unwrap_or(true);
+        if last {
             ms_alloc::set_hold_empty_chunks(false);
         }
         // Cancel every task (their handles resolve to Cancelled), outside the borrow.

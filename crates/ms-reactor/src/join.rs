@@ -64,11 +64,12 @@ impl<T> JoinHandle<T> {
             _ => false,
         });
         if !done {
-            // Its reactor is not running now (a task never leaves its thread, so the reactor is
-            // on this one, idle): drop the future here, and let the reactor free the task's
-            // slot when it next runs.
-            self.task.cancel();
-            crate::waker::wake_key(key);
+            // Its reactor is not the one running now, but it lives on this thread (a task never
+            // leaves it), idle: abort through it directly. If it is gone, it cancelled the task
+            // when it was dropped.
+            if let Some(core) = Core::on_this_thread(key.reactor()) {
+                core.abort(key);
+            }
         }
     }
 

@@ -57,6 +57,8 @@ pub(crate) struct Header {
     /// The waker of whoever awaits the handle.
     join_waker: Cell<Option<Waker>>,
     refs: Cell<u8>,
+    /// Whether the `JoinHandle` still exists (it will read the output).
+    handle_alive: Cell<bool>,
     state: Cell<State>,
     /// An abort arrived while the task was being polled: cancel it when the poll returns.
     aborted: Cell<bool>,
@@ -130,6 +132,7 @@ where
             spawned_at,
             join_waker: Cell::new(None),
             refs: Cell::new(2),
+            handle_alive: Cell::new(true),
             state: Cell::new(State::Pending),
             aborted: Cell::new(false),
         },
@@ -170,7 +173,8 @@ impl Drop for TaskRef {
 }
 
 /// Polls task `ptr` once, if it is pending; `Ready` once it has finished (or had already). An
-/// abort that arrived during the poll cancels the task when the poll returns.
+/// abort that arrived during the poll cancels the task when the poll returns. A task being
+/// polled or cancelled further up the stack (a reentrant call) is left alone: `Pending`.
 ///
 /// # Safety
 ///
@@ -178,8 +182,10 @@ impl Drop for TaskRef {
 pub(crate) unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
     // SAFETY: live for the call (caller).
     let header = unsafe { ptr.as_ref() };
-    if header.state.get() != State::Pending {
-        return Poll::Ready(());
+    match header.state.get() {
+        State::Pending => {}
+        State::Polling => return Poll::Pending,
+        State::Finished => return Poll::Ready(()),
     }
     // SAFETY: the vtable matches the block (module Safety), which is live (caller).
     let poll = unsafe { (header.vtable.poll)(ptr, cx) };
@@ -253,15 +259,9 @@ impl<T> OutputRef<T> {
     }
 }
 
-impl<T> OutputRef<T> {
-    /// Drops the future, if it is still pending, and resolves the handle to `Cancelled`.
-    pub(crate) fn cancel(&self) {
-        cancel(self.ptr);
-    }
-}
-
 impl<T> Drop for OutputRef<T> {
     fn drop(&mut self) {
+        self.header().handle_alive.set(false);
         release(self.ptr);
     }
 }
@@ -339,13 +339,19 @@ unsafe fn finish<F: Future>(
     stage: *mut Stage<F>,
     mut result: Result<F::Output, JoinError>,
 ) {
-    // SAFETY: `Polling` (caller): nothing else refers to the stage, and this reference ends
-    // before the future's drop runs user code.
-    let future = unsafe { std::mem::replace(&mut *stage, Stage::Consumed) };
-    if let Err(message) = drop_contained(header, future) {
-        result = Err(JoinError::Panicked(message));
+    // The future is dropped where it was pinned (moving it first would break `Pin`'s promise
+    // to self-referential or intrusively linked futures).
+    // SAFETY: `Polling` (caller): the stage holds the future and nothing else refers to it
+    // while its drop runs user code; it is dropped once, here.
+    let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { stage.drop_in_place() }));
+    // SAFETY: the old value is gone (an unwinding drop still drops every field), so the write
+    // must not drop it again, and a plain write does not.
+    unsafe { stage.write(Stage::Consumed) };
+    if let Err(payload) = dropped {
+        let failed = Err(JoinError::Panicked(panicked(header, &*payload)));
+        let _ = drop_contained(header, std::mem::replace(&mut result, failed));
     }
-    if header.refs.get() > 1 {
+    if header.handle_alive.get() {
         // SAFETY: as above (the future's drop has returned); no user code runs while this
         // reference lives.
         unsafe { *stage = Stage::Finished(result) };

@@ -228,3 +228,28 @@ fn a_poll_that_holds_the_thread_is_counted_as_a_stall() {
     });
     assert!(reactor.stats().stalls >= 1);
 }
+
+#[test]
+fn aborting_outside_the_reactor_frees_the_task_at_once() {
+    let reactor = Reactor::new().unwrap();
+    let dropped = Rc::new(Cell::new(false));
+    struct Flag(Rc<Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let flag = Flag(Rc::clone(&dropped));
+    let handle = reactor.spawn(async move {
+        let _flag = flag;
+        std::future::pending::<()>().await;
+    });
+    reactor.block_on(yield_now());
+    assert_eq!(reactor.live_tasks(), 1);
+    // Neither this reactor nor any other runs now.
+    handle.abort();
+    assert!(dropped.get(), "the future was dropped by the abort");
+    assert_eq!(reactor.live_tasks(), 0, "and its slot freed");
+    assert!(handle.is_finished());
+    assert_eq!(reactor.block_on(handle), Err(JoinError::Cancelled));
+}

@@ -1,6 +1,8 @@
 //! Reactor pollers: polled every turn, asked before the loop sleeps, woken by
 //! `reactor_waker` from another thread.
 
+#![cfg(not(loom))]
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ms_reactor::{JoinError, Reactor, sleep, spawn, timeout};
+use ms_reactor::{JoinError, Reactor, sleep, spawn, timeout, yield_now};
 
 /// A nested `block_on` refused inside a task whose panic is caught must leave the outer
 /// reactor as the running one (it used to leave a dangling pointer to the inner reactor).
@@ -66,4 +66,58 @@ fn huge_durations_do_not_overflow() {
     assert_eq!(reactor.block_on(timeout(Duration::MAX, async { 1 })), Ok(1));
     let timer = sleep(Duration::MAX);
     assert!(timer.deadline() > std::time::Instant::now() + Duration::from_secs(3600));
+}
+
+/// A pinned future is dropped where it was polled, when it finishes and when it is aborted
+/// (the task used to move it out of its block first, breaking `Pin`'s drop guarantee).
+#[test]
+fn a_task_future_is_dropped_in_place() {
+    use std::cell::Cell;
+    use std::marker::PhantomPinned;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll};
+
+    /// Records its address at its first poll; its drop checks it is still there.
+    struct Anchored {
+        polled_at: Cell<usize>,
+        finish: bool,
+        drops_in_place: Rc<Cell<u32>>,
+        _pin: PhantomPinned,
+    }
+    impl std::future::Future for Anchored {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polled_at.set(std::ptr::from_ref(&*self).addr());
+            if self.finish {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+    impl Drop for Anchored {
+        fn drop(&mut self) {
+            if self.polled_at.get() == std::ptr::from_ref(&*self).addr() {
+                self.drops_in_place.set(self.drops_in_place.get() + 1);
+            }
+        }
+    }
+    let in_place = Rc::new(Cell::new(0));
+    let anchored = |finish| Anchored {
+        polled_at: Cell::new(0),
+        finish,
+        drops_in_place: Rc::clone(&in_place),
+        _pin: PhantomPinned,
+    };
+    let reactor = Reactor::new().unwrap();
+    reactor.block_on(async {
+        spawn(anchored(true)).await.unwrap();
+        let pending = spawn(anchored(false));
+        yield_now().await;
+        pending.abort();
+        assert_eq!(pending.await, Err(JoinError::Cancelled));
+    });
+    assert_eq!(in_place.get(), 2, "both dropped where they were polled");
 }

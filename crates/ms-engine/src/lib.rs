@@ -36,12 +36,15 @@
 //!
 //! # The mesh
 //!
-//! A message to another shard is pushed into the lane from this shard to it, so a sender
-//! never blocks (a full lane spills into a backlog that is retried) and messages from one
-//! shard to another run in the order they were sent. Doorbells are batched: a shard rings
-//! each target at most once per round of sends (after the sending task yields), and only if
-//! the target's poller is parked; a busy target is never woken. [`mesh_stats`] counts the
-//! messages, the backlogged sends and the wakes of each shard.
+//! A message to another shard is queued on the sender and published into the lane from this
+//! shard to it in batches, once per reactor turn (after the sending task yields), so a sender
+//! never blocks (what does not fit in a full lane waits for the next turn) and messages from
+//! one shard to another run in the order they were sent. Each shard's reactor polls its
+//! incoming lanes itself, on every turn and every busy-poll spin (an
+//! [`ms_reactor::Poller`]). Doorbells are batched too: a shard rings each target at most once
+//! per batch, and only if the target is about to sleep or sleeps; a busy target is never
+//! woken. [`mesh_stats`] counts the messages, the ones that waited for room and the wakes of
+//! each shard.
 //!
 //! # Types and functions
 //!

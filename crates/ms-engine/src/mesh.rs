@@ -8,16 +8,19 @@
 //! consumers of its incoming ones. Per-shard state lives in the thread-local `LOCAL`, touched
 //! only in short borrows that never run user code.
 //!
-//! - **Send** (`send`): flush the backlog for that target, then push; if the lane is full, the
-//!   job joins the backlog (unbounded, per target), so a sender never blocks, even to send a
-//!   reply while its own lanes are full: no cross-shard deadlock (a reply does queue behind
-//!   the requests already on its lane, in order). The target is then marked *dirty*; no
-//!   doorbell is rung yet.
-//! - **Ring** (batching): the dirty targets are rung once per batch, by this shard's poller
-//!   after each round of jobs (so after the shard's tasks have run, in the same reactor turn):
-//!   one `fence(SeqCst)` for the batch, then a wake only for a target whose poller is parked
-//!   (see [`doorbell`](crate::doorbell)). 1024 sends in a row cost one fence and at most one
-//!   wake per target.
+//! - **Send** (`send`): append the job to this shard's queue for the target (unbounded, per
+//!   target), so a sender never blocks, even to send a reply while its lanes are full: no
+//!   cross-shard deadlock (a reply does queue behind the requests already sent, in order). The
+//!   target is marked *dirty*.
+//! - **Publish** (batching): the poller moves each dirty target's queue into its lane with one
+//!   publication of the lane's tail for the batch (`push_iter`), at the end of each round of
+//!   jobs (so after the shard's tasks have run, in the same reactor turn). A target that polls
+//!   its lanes eagerly then takes the batch at once instead of racing the sender for each
+//!   slot's cache line. What does not fit stays queued (`lane_full` counts it once).
+//! - **Ring**: after publishing, the dirty targets are rung: one `fence(SeqCst)` for the
+//!   batch, then a wake only for a target whose poller is parked (see
+//!   [`doorbell`](crate::doorbell)). 1024 sends in a row cost one tail publication, one fence
+//!   and at most one wake per target.
 //! - **Poll**: run the jobs of every lane (at most `JOB_BUDGET` per poll); flush backlogs;
 //!   ring. A shard that is awake or busy-polling sees a message as soon as it lands, with no
 //!   wake at all. Before the reactor sleeps (`try_sleep`): ring, park (`parked = true`,
@@ -102,7 +105,11 @@ struct Local {
     engine: u64,
     shard: usize,
     outgoing: Vec<Option<Producer<Job>>>,
+    /// Jobs queued per target, published to its lane by the poller in batches.
     backlog: Vec<VecDeque<Job>>,
+    /// How many of each backlog's jobs already found their lane full once (counted in
+    /// `lane_full`); they are its oldest.
+    waiting: Vec<usize>,
     signals: Arc<Signals>,
     /// Targets sent to since their doorbell was last rung, each listed once.
     to_ring: Vec<usize>,
@@ -127,6 +134,7 @@ pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>
             shard,
             outgoing: ends.outgoing,
             backlog: (0..count).map(|_| VecDeque::new()).collect(),
+            waiting: vec![0; count],
             signals: Arc::clone(&signals),
             to_ring: Vec::with_capacity(count),
             dirty: vec![false; count],
@@ -225,20 +233,10 @@ pub(crate) fn stats() -> MeshStats {
 }
 
 impl Local {
-    /// Pushes `job` for `to`, behind any backlog for it.
+    /// Queues `job` for `to`; the poller publishes it with the rest of the batch.
     fn push(&mut self, to: usize, job: Job) {
+        assert!(self.outgoing[to].is_some(), "no lane to self");
         self.stats.sent += 1;
-        self.flush(to);
-        let lane = self.outgoing[to].as_mut().expect("no lane to self");
-        let job = if self.backlog[to].is_empty() {
-            match lane.try_push(job) {
-                Ok(()) => return,
-                Err(full) => full.into_inner(),
-            }
-        } else {
-            job
-        };
-        self.stats.lane_full += 1;
         self.backlog[to].push_back(job);
     }
 
@@ -256,13 +254,14 @@ impl Local {
             return false;
         };
         let backlog = &mut self.backlog[to];
-        while let Some(job) = backlog.pop_front() {
-            if let Err(full) = lane.try_push(job) {
-                backlog.push_front(full.into_inner());
-                return true;
-            }
-        }
-        false
+        // One publication of the lane's tail for the whole batch: the target then takes the
+        // batch at once, instead of racing the sender for every slot's cache line.
+        let pushed = lane.push_iter(&mut std::iter::from_fn(|| backlog.pop_front()));
+        let left = backlog.len();
+        let counted = self.waiting[to].saturating_sub(pushed);
+        self.stats.lane_full += (left - counted) as u64;
+        self.waiting[to] = left;
+        left > 0
     }
 
     /// Flushes every backlog (marking the targets that got jobs); returns whether any job is

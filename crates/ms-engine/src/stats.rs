@@ -12,8 +12,8 @@ pub struct MeshStats {
     pub sent: u64,
     /// Messages from other shards that this shard ran.
     pub received: u64,
-    /// Sends that found the lane to their target full (or older messages still waiting for
-    /// room), so the message waited in this shard's backlog: a sign that the target falls
+    /// Messages that found the lane to their target full when their batch was published, so
+    /// they waited in this shard's backlog (each counted once): a sign that the target falls
     /// behind.
     pub lane_full: u64,
     /// Doorbells rung: wakes of another shard's mesh poller that had parked. Sends to a shard

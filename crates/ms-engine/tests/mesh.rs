@@ -253,6 +253,8 @@ fn a_full_lane_is_counted_and_its_backlog_delivered() {
                 for _ in 0..SENDS {
                     send_to(1, || RAN.with(|r| r.set(r.get() + 1)));
                 }
+                // The poller publishes the batch after this task yields: half of it fits.
+                ms_reactor::yield_now().await;
                 let stats = mesh_stats();
                 assert_eq!((stats.sent, stats.lane_full), (SENDS, SENDS - 1024));
                 gate.wait();

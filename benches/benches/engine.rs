@@ -7,6 +7,9 @@
 //! - `ms_engine_busy_poll`: the same with 200 us of busy-polling before sleeping.
 //! - `tokio_mpsc_oneshot`: two `current_thread` runtimes on two pinned threads; a request is
 //!   an mpsc message carrying a oneshot sender for the answer.
+//! - `crossbeam_oneshot_spinning`: no runtime: two pinned threads spinning on `try_recv`, a
+//!   crossbeam-channel request carrying a `oneshot` sender (the floor of a general-purpose
+//!   channel pair; nothing ever sleeps).
 //!
 //! `engine_throughput`: `MESSAGES` messages from shard 0 to shard 1 with many in flight, so
 //! the mesh batches (one doorbell check per round of sends, lanes drained in bulk). Both
@@ -110,6 +113,46 @@ fn tokio_round_trips() -> Duration {
     elapsed
 }
 
+/// The spinning baseline: crossbeam-channel requests carrying a `oneshot` reply sender, both
+/// threads pinned and spinning on `try_recv` (no runtime, no sleeping).
+fn crossbeam_spinning_round_trips() -> Duration {
+    let (a, b) = two_cpus();
+    let (tx, rx) = crossbeam_channel::bounded::<(u64, oneshot::Sender<u64>)>(1024);
+    let server = thread::spawn(move || {
+        pin_current_thread(b).expect("pin");
+        loop {
+            match rx.try_recv() {
+                Ok((i, reply)) => {
+                    let _ = reply.send(i + 1);
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+            }
+        }
+    });
+    let client = thread::spawn(move || {
+        pin_current_thread(a).expect("pin");
+        let start = Instant::now();
+        let mut sum = 0;
+        for i in 0..ROUNDS {
+            let (reply, answer) = oneshot::channel();
+            tx.send((i, reply)).unwrap();
+            sum += loop {
+                match answer.try_recv() {
+                    Ok(value) => break value,
+                    Err(oneshot::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(e) => panic!("no answer: {e:?}"),
+                }
+            };
+        }
+        assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
+        start.elapsed()
+    });
+    let elapsed = client.join().unwrap();
+    server.join().unwrap();
+    elapsed
+}
+
 fn cross_shard(c: &mut Criterion) {
     let mut group = flat_group(
         c,
@@ -125,6 +168,11 @@ fn cross_shard(c: &mut Criterion) {
         ms_engine_round_trips(Duration::from_micros(200))
     });
     each_run(&mut group, "tokio_mpsc_oneshot", tokio_round_trips);
+    each_run(
+        &mut group,
+        "crossbeam_oneshot_spinning",
+        crossbeam_spinning_round_trips,
+    );
     group.finish();
 }
 

@@ -8,10 +8,11 @@
 //! consumers of its incoming ones. Per-shard state lives in the thread-local `LOCAL`, touched
 //! only in short borrows that never run user code.
 //!
-//! - **Send** (`send`): append the job to this shard's queue for the target (unbounded, per
-//!   target), so a sender never blocks, even to send a reply while its lanes are full: no
-//!   cross-shard deadlock (a reply does queue behind the requests already sent, in order). The
-//!   target is marked *dirty*.
+//! - **Send** (`send`): the first message to a target since its last ring goes straight into
+//!   the lane (a lone request or reply is not held back); later ones are appended to this
+//!   shard's queue for the target (unbounded, per target), so a sender never blocks, even to
+//!   send a reply while its lanes are full: no cross-shard deadlock (a reply does queue behind
+//!   the requests already sent, in order). The target is marked *dirty*.
 //! - **Publish** (batching): the poller moves each dirty target's queue into its lane with one
 //!   publication of the lane's tail for the batch (`push_iter`), at the end of each round of
 //!   jobs (so after the shard's tasks have run, in the same reactor turn). A target that polls
@@ -235,8 +236,19 @@ pub(crate) fn stats() -> MeshStats {
 impl Local {
     /// Queues `job` for `to`; the poller publishes it with the rest of the batch.
     fn push(&mut self, to: usize, job: Job) {
-        assert!(self.outgoing[to].is_some(), "no lane to self");
+        let lane = self.outgoing[to].as_mut().expect("no lane to self");
         self.stats.sent += 1;
+        // The first message to a target in a batch goes out at once (a lone request or reply
+        // is not held until the end of the turn); the rest of the batch waits to be published
+        // together.
+        let job = if self.dirty[to] || !self.backlog[to].is_empty() {
+            job
+        } else {
+            match lane.try_push(job) {
+                Ok(()) => return,
+                Err(full) => full.into_inner(),
+            }
+        };
         self.backlog[to].push_back(job);
     }
 

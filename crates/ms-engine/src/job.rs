@@ -9,22 +9,26 @@
 //! # Safety
 //!
 //! `storage` holds a live `F` (inline) or a `Box<F>` (boxed), for the `F` that `call` and
-//! `drop` were instantiated for, until one of them consumes it; `done` records that.
+//! `drop` were instantiated for, until one of them consumes it; `drop` is then replaced by a
+//! no-op.
 
-use std::mem::{self, MaybeUninit};
+use std::mem::MaybeUninit;
 
 /// Words of inline storage: closures up to this size (and word-aligned) are not boxed.
 const INLINE_WORDS: usize = 6;
 
 type Storage = MaybeUninit<[usize; INLINE_WORDS]>;
 
-/// See the module docs.
+/// See the module docs. One cache line: a lane slot never straddles two.
+#[repr(C, align(64))]
 pub(crate) struct Job {
     storage: Storage,
     call: unsafe fn(*mut Storage),
+    /// Drops the closure; a no-op once `call` has consumed it.
     drop: unsafe fn(*mut Storage),
-    done: bool,
 }
+
+const _: () = assert!(size_of::<Job>() == 64);
 
 // SAFETY: a `Job` is made only from a `Send` closure (`Job::new`), and it owns nothing else.
 unsafe impl Send for Job {}
@@ -40,7 +44,6 @@ impl Job {
                 storage,
                 call: call_inline::<F>,
                 drop: drop_inline::<F>,
-                done: false,
             }
         } else {
             // SAFETY: a `Box` is one word.
@@ -49,26 +52,25 @@ impl Job {
                 storage,
                 call: call_inline::<Box<F>>,
                 drop: drop_inline::<Box<F>>,
-                done: false,
             }
         }
     }
 
     /// Runs the closure.
     pub(crate) fn run(mut self) {
-        self.done = true;
-        // SAFETY: the storage holds the closure `call` was made for (module Safety), and
-        // `done` keeps `Drop` from touching it again.
+        // Before the call: if the closure panics, it has already been moved out.
+        self.drop = consumed;
+        // SAFETY: the storage holds the closure `call` was made for (module Safety), and the
+        // no-op `drop` keeps `Drop` from touching it again.
         unsafe { (self.call)(&raw mut self.storage) };
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !mem::replace(&mut self.done, true) {
-            // SAFETY: not run, so the storage still holds the closure `drop` was made for.
-            unsafe { (self.drop)(&raw mut self.storage) };
-        }
+        // SAFETY: unless `run` replaced it with the no-op, the storage still holds the closure
+        // `drop` was made for; it is dropped once.
+        unsafe { (self.drop)(&raw mut self.storage) };
     }
 }
 
@@ -90,6 +92,9 @@ unsafe fn call_inline<F: FnOnce()>(storage: *mut Storage) {
     let f = unsafe { storage.cast::<F>().read() };
     f();
 }
+
+/// The `drop` of a job whose closure `call` consumed.
+unsafe fn consumed(_: *mut Storage) {}
 
 /// # Safety
 ///

@@ -555,11 +555,9 @@ impl Core {
         if timeout != Some(Duration::ZERO) && !self.config.busy_poll.is_zero() {
             // Busy-poll: look for I/O and wakes without sleeping for a while first (never past
             // the next timer).
-            let now = now.get();
-            let mut until = now.checked_add(self.config.busy_poll).unwrap_or(now);
-            if let Some(deadline) = self.timers.borrow().next_deadline() {
-                until = until.min(deadline);
-            }
+            // The period starts at the first look at the clock (a few spins in): most busy
+            // periods end before it, and reading the clock costs more than a spin.
+            let mut until: Option<Instant> = None;
             // The inbox and the pollers are looked at on every spin (a load or two each), epoll
             // (a system call) every `EPOLL_EVERY_SPINS` and the clock every
             // `CLOCK_EVERY_SPINS`.
@@ -586,14 +584,15 @@ impl Core {
                 spins = spins.wrapping_add(1);
                 if spins % CLOCK_EVERY_SPINS == 0 {
                     let now = Instant::now();
-                    if worked {
+                    if worked || until.is_none() {
                         worked = false;
-                        until = now.checked_add(self.config.busy_poll).unwrap_or(now);
+                        let mut end = now.checked_add(self.config.busy_poll).unwrap_or(now);
                         if let Some(deadline) = self.timers.borrow().next_deadline() {
-                            until = until.min(deadline);
+                            end = end.min(deadline);
                         }
+                        until = Some(end);
                     }
-                    if now >= until {
+                    if until.is_some_and(|end| now >= end) {
                         break;
                     }
                 }

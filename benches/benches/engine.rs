@@ -75,52 +75,67 @@ fn ms_engine_round_trips(busy_poll: Duration) -> Duration {
     *elapsed.lock().unwrap()
 }
 
-/// The same shape on tokio: two current_thread runtimes, mpsc requests, oneshot answers.
-fn tokio_round_trips() -> Duration {
+/// Runs `server` on one pinned thread and `client` on another (the first two allowed CPUs);
+/// returns the duration the client reports, once both have ended.
+fn pinned_pair(
+    server: impl FnOnce() + Send + 'static,
+    client: impl FnOnce() -> Duration + Send + 'static,
+) -> Duration {
     let (a, b) = two_cpus();
-    let (tx, mut rx) =
-        tokio::sync::mpsc::unbounded_channel::<(u64, tokio::sync::oneshot::Sender<u64>)>();
     let server = thread::spawn(move || {
         pin_current_thread(b).expect("pin");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            while let Some((i, reply)) = rx.recv().await {
-                let _ = reply.send(i + 1);
-            }
-        });
+        server();
     });
     let client = thread::spawn(move || {
         pin_current_thread(a).expect("pin");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let start = Instant::now();
-            let mut sum = 0;
-            for i in 0..ROUNDS {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                tx.send((i, reply)).unwrap();
-                sum += answer.await.unwrap();
-            }
-            assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
-            start.elapsed()
-        })
+        client()
     });
     let elapsed = client.join().unwrap();
     server.join().unwrap();
     elapsed
 }
 
+/// A `current_thread` tokio runtime: tokio's shape for one core.
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+/// The same shape on tokio: two current_thread runtimes, mpsc requests, oneshot answers.
+fn tokio_round_trips() -> Duration {
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(u64, tokio::sync::oneshot::Sender<u64>)>();
+    pinned_pair(
+        move || {
+            tokio_runtime().block_on(async move {
+                while let Some((i, reply)) = rx.recv().await {
+                    let _ = reply.send(i + 1);
+                }
+            });
+        },
+        move || {
+            tokio_runtime().block_on(async move {
+                let start = Instant::now();
+                let mut sum = 0;
+                for i in 0..ROUNDS {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    tx.send((i, reply)).unwrap();
+                    sum += answer.await.unwrap();
+                }
+                assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
+                start.elapsed()
+            })
+        },
+    )
+}
+
 /// The spinning baseline: crossbeam-channel requests carrying a `oneshot` reply sender, both
 /// threads pinned and spinning on `try_recv` (no runtime, no sleeping).
 fn crossbeam_spinning_round_trips() -> Duration {
-    let (a, b) = two_cpus();
     let (tx, rx) = crossbeam_channel::bounded::<(u64, oneshot::Sender<u64>)>(1024);
-    let server = thread::spawn(move || {
-        pin_current_thread(b).expect("pin");
-        loop {
+    pinned_pair(
+        move || loop {
             match rx.try_recv() {
                 Ok((i, reply)) => {
                     let _ = reply.send(i + 1);
@@ -128,29 +143,25 @@ fn crossbeam_spinning_round_trips() -> Duration {
                 Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return,
             }
-        }
-    });
-    let client = thread::spawn(move || {
-        pin_current_thread(a).expect("pin");
-        let start = Instant::now();
-        let mut sum = 0;
-        for i in 0..ROUNDS {
-            let (reply, answer) = oneshot::channel();
-            tx.send((i, reply)).unwrap();
-            sum += loop {
-                match answer.try_recv() {
-                    Ok(value) => break value,
-                    Err(oneshot::TryRecvError::Empty) => std::hint::spin_loop(),
-                    Err(e) => panic!("no answer: {e:?}"),
-                }
-            };
-        }
-        assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
-        start.elapsed()
-    });
-    let elapsed = client.join().unwrap();
-    server.join().unwrap();
-    elapsed
+        },
+        move || {
+            let start = Instant::now();
+            let mut sum = 0;
+            for i in 0..ROUNDS {
+                let (reply, answer) = oneshot::channel();
+                tx.send((i, reply)).unwrap();
+                sum += loop {
+                    match answer.try_recv() {
+                        Ok(value) => break value,
+                        Err(oneshot::TryRecvError::Empty) => std::hint::spin_loop(),
+                        Err(e) => panic!("no answer: {e:?}"),
+                    }
+                };
+            }
+            assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
+            start.elapsed()
+        },
+    )
 }
 
 fn cross_shard(c: &mut Criterion) {
@@ -275,29 +286,17 @@ where
     F: FnOnce(tokio::sync::mpsc::UnboundedSender<Job>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Duration>,
 {
-    let (a, b) = two_cpus();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-    let server = thread::spawn(move || {
-        pin_current_thread(b).expect("pin");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            while let Some(job) = rx.recv().await {
-                job();
-            }
-        });
-    });
-    let client = thread::spawn(move || {
-        pin_current_thread(a).expect("pin");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(client(tx))
-    });
-    let elapsed = client.join().unwrap();
-    server.join().unwrap();
-    elapsed
+    pinned_pair(
+        move || {
+            tokio_runtime().block_on(async move {
+                while let Some(job) = rx.recv().await {
+                    job();
+                }
+            });
+        },
+        move || tokio_runtime().block_on(client(tx)),
+    )
 }
 
 /// A request to the tokio server: runs `f` there and answers on a oneshot.

@@ -414,7 +414,7 @@ impl Core {
         let mut woken = 0;
         for &raw in &inbox {
             let key = Key(raw);
-            if key.reactor() == self.id && self.schedule(key) {
+            if self.owns(key) && self.schedule(key) {
                 woken += 1;
             }
         }
@@ -777,7 +777,7 @@ impl Core {
 /// Wakes task `key` through the core running on this thread, if it is that task's reactor.
 pub(crate) fn wake_local(key: Key) -> bool {
     Core::with_current(|core| match core {
-        Some(core) if core.id == key.reactor() => {
+        Some(core) if core.owns(key) => {
             if core.schedule(key) {
                 add(&core.counters.local_wakes, 1);
             }

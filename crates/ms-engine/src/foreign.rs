@@ -25,6 +25,7 @@
 //! Each run starts fresh threads, so a `Home` names exactly one thread, ever.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 
 use crate::engine::{Home, current_home};
@@ -62,8 +63,9 @@ use crate::engine::{Home, current_home};
 /// }).unwrap();
 /// ```
 pub struct Foreign<T: 'static> {
-    /// `Some` until `Drop` or `into_inner` takes it.
-    value: Option<T>,
+    /// Taken exactly once: by `into_inner` (which then skips `Drop`) or by `Drop`. Not an
+    /// `Option`: a `Foreign` of a one-word value then fits a reply in a lane slot.
+    value: ManuallyDrop<T>,
     home: Home,
 }
 
@@ -82,7 +84,7 @@ impl<T: 'static> Foreign<T> {
     pub fn new(value: T) -> Self {
         let home = current_home().expect("Foreign::new called outside an engine shard");
         Self {
-            value: Some(value),
+            value: ManuallyDrop::new(value),
             home,
         }
     }
@@ -100,7 +102,7 @@ impl<T: 'static> Foreign<T> {
     /// The value, on its home shard; `None` on any other thread.
     pub fn get(&self) -> Option<&T> {
         if self.is_home() {
-            self.value.as_ref()
+            Some(&self.value)
         } else {
             None
         }
@@ -109,7 +111,7 @@ impl<T: 'static> Foreign<T> {
     /// The value, mutably, on its home shard; `None` on any other thread.
     pub fn get_mut(&mut self) -> Option<&mut T> {
         if self.is_home() {
-            self.value.as_mut()
+            Some(&mut self.value)
         } else {
             None
         }
@@ -120,14 +122,13 @@ impl<T: 'static> Foreign<T> {
     /// # Errors
     ///
     /// `Err(self)` when called away from the value's home shard.
-    pub fn into_inner(mut self) -> Result<T, Self> {
+    pub fn into_inner(self) -> Result<T, Self> {
         if !self.is_home() {
             return Err(self);
         }
-        Ok(self
-            .value
-            .take()
-            .expect("a Foreign holds its value until it is dropped"))
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the value is taken here once and only here.
+        Ok(unsafe { ManuallyDrop::take(&mut this.value) })
     }
 
     #[track_caller]
@@ -156,9 +157,7 @@ impl<T: 'static> Deref for Foreign<T> {
     #[track_caller]
     fn deref(&self) -> &T {
         self.expect_home();
-        self.value
-            .as_ref()
-            .expect("a Foreign holds its value until it is dropped")
+        &self.value
     }
 }
 
@@ -171,23 +170,20 @@ impl<T: 'static> DerefMut for Foreign<T> {
     #[track_caller]
     fn deref_mut(&mut self) -> &mut T {
         self.expect_home();
-        self.value
-            .as_mut()
-            .expect("a Foreign holds its value until it is dropped")
+        &mut self.value
     }
 }
 
 impl<T: 'static> Drop for Foreign<T> {
     fn drop(&mut self) {
-        let Some(value) = self.value.take() else {
-            return;
-        };
+        // SAFETY: `drop` runs once, and `into_inner` (the only other taker) skips it.
+        let value = unsafe { ManuallyDrop::take(&mut self.value) };
         if self.is_home() {
             drop(value);
             return;
         }
         let traveller = Foreign {
-            value: Some(value),
+            value: ManuallyDrop::new(value),
             home: self.home,
         };
         // On the home shard, the job drops the traveller, which is home there.

@@ -16,6 +16,8 @@ use std::mem::MaybeUninit;
 
 /// Words of inline storage: closures up to this size (and word-aligned) are not boxed.
 const INLINE_WORDS: usize = 6;
+/// Bytes of inline storage.
+pub(crate) const INLINE_BYTES: usize = INLINE_WORDS * size_of::<usize>();
 
 type Storage = MaybeUninit<[usize; INLINE_WORDS]>;
 

@@ -39,7 +39,6 @@
 //! last (they are `Send`); a [`Foreign`](crate::Foreign) inside one is never dropped off its
 //! home thread (it leaks instead; see its docs).
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -53,10 +52,6 @@ use crate::doorbell::{Doorbell, ring_all};
 use crate::stats::MeshStats;
 
 pub(crate) use crate::job::Job;
-
-/// What runs on the calling shard when a reply arrives: it fulfils the waiting promise with
-/// the value it finds in the `Option` behind the `Any`.
-pub(crate) type Completion = Box<dyn FnOnce(&mut dyn Any)>;
 
 /// Slots of each lane.
 pub(crate) const LANE_CAPACITY: usize = 1024;
@@ -101,10 +96,9 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
     (ends, signals)
 }
 
-/// A shard's sending side, pending replies and counters, in its thread.
+/// A shard's sending side and counters, in its thread.
 struct Local {
     engine: u64,
-    shard: usize,
     outgoing: Vec<Option<Producer<Job>>>,
     /// Jobs queued per target, published to its lane by the poller in batches.
     backlog: Vec<VecDeque<Job>>,
@@ -116,8 +110,6 @@ struct Local {
     to_ring: Vec<usize>,
     /// `dirty[t]`: whether `t` is in `to_ring`.
     dirty: Vec<bool>,
-    completions: Vec<Option<Completion>>,
-    free: Vec<usize>,
     stats: MeshStats,
 }
 
@@ -132,15 +124,12 @@ pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
             engine,
-            shard,
             outgoing: ends.outgoing,
             backlog: (0..count).map(|_| VecDeque::new()).collect(),
             waiting: vec![0; count],
             signals: Arc::clone(&signals),
             to_ring: Vec::with_capacity(count),
             dirty: vec![false; count],
-            completions: Vec::new(),
-            free: Vec::new(),
             stats: MeshStats::default(),
         })
     });
@@ -416,44 +405,5 @@ impl ms_reactor::Poller for Poller {
 
     fn woke(&mut self) {
         self.signals.doorbells[self.shard].unpark();
-    }
-}
-
-// ===== replies =====
-
-/// Registers a completion on this shard; returns (this shard, its id).
-pub(crate) fn register(completion: Completion) -> (usize, usize) {
-    LOCAL.with(|l| {
-        let mut local = l.borrow_mut();
-        let local = local
-            .as_mut()
-            .expect("submit_to runs on engine shards only");
-        let id = match local.free.pop() {
-            Some(id) => {
-                local.completions[id] = Some(completion);
-                id
-            }
-            None => {
-                local.completions.push(Some(completion));
-                local.completions.len() - 1
-            }
-        };
-        (local.shard, id)
-    })
-}
-
-/// Runs completion `id` of this shard with `value` (a reply has arrived).
-pub(crate) fn complete(id: usize, value: &mut dyn Any) {
-    let completion = LOCAL.with(|l| {
-        let mut local = l.borrow_mut();
-        let local = local.as_mut()?;
-        let completion = local.completions.get_mut(id)?.take();
-        if completion.is_some() {
-            local.free.push(id); // a stray second reply must not free the id twice
-        }
-        completion
-    });
-    if let Some(completion) = completion {
-        completion(value); // outside the borrow: it wakes the waiting task
     }
 }

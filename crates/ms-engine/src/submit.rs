@@ -3,18 +3,21 @@
 //!
 //! # Replies
 //!
-//! [`submit_to`] keeps a completion closure in a table on the calling shard and sends the
-//! target a job that spawns the work; when it ends, the target sends back a job that runs the
-//! completion (by id) on the caller's shard. A panic in the work is caught there and comes
-//! back as [`JoinError::Panicked`].
+//! [`submit_to`] sends the target a job that runs the work, carrying the reply's promise as a
+//! [`Foreign`]; when the work ends, the target sends back a job that fulfils the promise on
+//! the caller's shard. A panic in the work is caught there and comes back as
+//! [`JoinError::Panicked`]; a request or reply dropped on the way (its shard ended) resolves
+//! the reply with [`JoinError::Cancelled`].
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::task::{Context, Poll, Waker};
 
 use ms_reactor::{JoinError, panic_message};
 
+use ms_future::Promise;
+
+use crate::Foreign;
 use crate::mesh;
 
 /// Runs `make()` and the future it returns, catching a panic in either.
@@ -50,6 +53,21 @@ fn run_here(task: impl Future<Output = ()> + 'static) {
         .is_pending()
     {
         drop(ms_reactor::spawn(task));
+    }
+}
+
+// A reply of a word-sized value travels inline in its lane slot (no allocation).
+const _: () = assert!(
+    size_of::<Foreign<Promise<Result<u64, JoinError>>>>() + size_of::<Result<u64, JoinError>>()
+        <= crate::job::INLINE_BYTES
+);
+
+/// On the shard that made `promise`: resolves it with `result`.
+fn fulfil<T>(promise: Foreign<Promise<T>>, result: T) {
+    // The reply runs on the promise's home shard, so `into_inner` succeeds; were it to fail,
+    // dropping the `Foreign` would take the promise home, and the reply would be cancelled.
+    if let Ok(promise) = promise.into_inner() {
+        promise.set_value(result);
     }
 }
 
@@ -93,22 +111,17 @@ where
             promise.set_value(caught(make).await);
         }));
     } else {
-        let (home, id) = mesh::register(Box::new(move |value: &mut dyn Any| {
-            let result = value
-                .downcast_mut::<Option<Result<T, JoinError>>>()
-                .and_then(Option::take)
-                .expect("a reply carries its request's type");
-            promise.set_value(result);
-        }));
+        // The promise travels with the request and comes back with the reply; if either is
+        // dropped on the way, `Foreign` takes the promise home to be dropped there, which
+        // resolves the reply as cancelled.
+        let promise = Foreign::new(promise);
+        let home = promise.home();
         mesh::send(
             shard,
             mesh::Job::new(move || {
                 run_here(async move {
                     let result = caught(make).await;
-                    mesh::send(
-                        home,
-                        mesh::Job::new(move || mesh::complete(id, &mut Some(result))),
-                    );
+                    mesh::send(home, mesh::Job::new(move || fulfil(promise, result)));
                 });
             }),
         );

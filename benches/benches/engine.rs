@@ -3,8 +3,12 @@
 //! `engine_round_trip`: shard 0 asks shard 1 to compute something and awaits the answer,
 //! `ROUNDS` times in a row (one message in flight).
 //!
-//! - `ms_engine_sleeping`: `submit_to` between two shards whose reactors sleep when idle.
-//! - `ms_engine_busy_poll`: the same with 200 us of busy-polling before sleeping.
+//! - `ms_engine_idle_target`: `submit_to` between two shards with the default settings: the
+//!   target's reactor sleeps as soon as it is idle, so every request wakes it; the caller
+//!   polls for the reply (`reply_poll`, 50 us by default) instead of sleeping.
+//! - `ms_engine_both_sleeping`: the same with `reply_poll` off: both reactors sleep when
+//!   idle, as tokio's do, so a round trip pays two wakes.
+//! - `ms_engine_busy_poll_200us`: both shards busy-poll for 200 us before sleeping.
 //! - `tokio_mpsc_oneshot`: two `current_thread` runtimes on two pinned threads; a request is
 //!   an mpsc message carrying a oneshot sender for the answer.
 //! - `crossbeam_oneshot_spinning`: no runtime: two pinned threads spinning on `try_recv`, a
@@ -45,14 +49,17 @@ const WINDOW: u64 = 1024;
 const WARM_UP: u64 = 20 * WINDOW;
 const BUSY_POLL: Duration = Duration::from_micros(200);
 
-/// Runs `ROUNDS` submit_to round trips on a two-shard engine; returns their total time.
-fn ms_engine_round_trips(busy_poll: Duration) -> Duration {
+/// Runs `ROUNDS` submit_to round trips on a two-shard engine whose shards busy-poll for
+/// `busy_poll` when idle and for `reply_poll` while awaiting a reply; returns their total
+/// time.
+fn ms_engine_round_trips(busy_poll: Duration, reply_poll: Duration) -> Duration {
     let (a, b) = two_cpus();
     let elapsed = Arc::new(Mutex::new(Duration::ZERO));
     let out = Arc::clone(&elapsed);
     ms_engine::Engine::builder()
         .cores(vec![a, b])
         .busy_poll(busy_poll)
+        .reply_poll(reply_poll)
         .run(move || {
             let out = Arc::clone(&out);
             async move {
@@ -172,11 +179,14 @@ fn cross_shard(c: &mut Criterion) {
         Duration::from_millis(500),
         3,
     );
-    each_run(&mut group, "ms_engine_sleeping", || {
-        ms_engine_round_trips(Duration::ZERO)
+    each_run(&mut group, "ms_engine_idle_target", || {
+        ms_engine_round_trips(Duration::ZERO, ms_engine::DEFAULT_REPLY_POLL)
+    });
+    each_run(&mut group, "ms_engine_both_sleeping", || {
+        ms_engine_round_trips(Duration::ZERO, Duration::ZERO)
     });
     each_run(&mut group, "ms_engine_busy_poll_200us", || {
-        ms_engine_round_trips(Duration::from_micros(200))
+        ms_engine_round_trips(BUSY_POLL, ms_engine::DEFAULT_REPLY_POLL)
     });
     each_run(&mut group, "tokio_mpsc_oneshot", tokio_round_trips);
     each_run(

@@ -246,8 +246,13 @@ pub struct Builder {
     cores: Option<Vec<usize>>,
     pin: Option<bool>,
     busy_poll: Duration,
+    reply_poll: Option<Duration>,
     ignore_signals: bool,
 }
+
+/// How long a shard awaiting replies busy-polls before it sleeps, unless set otherwise: long
+/// enough to cover waking an idle target shard (tens of microseconds).
+pub const DEFAULT_REPLY_POLL: Duration = Duration::from_micros(50);
 
 impl Builder {
     /// Runs `shards` shards (default: one per CPU of [`cores`](Self::cores)).
@@ -279,6 +284,19 @@ impl Builder {
     /// How long an idle shard's reactor busy-polls before it sleeps (default: zero).
     pub fn busy_poll(mut self, duration: Duration) -> Builder {
         self.busy_poll = duration;
+        self
+    }
+
+    /// How long a shard that awaits replies from other shards ([`submit_to`](crate::submit_to)
+    /// and the helpers built on it) keeps polling for them before its reactor sleeps (default:
+    /// [`DEFAULT_REPLY_POLL`]; zero turns it off). The window starts when the shard runs out of
+    /// work and starts again whenever a message arrives.
+    ///
+    /// A reply then lands on a shard that is awake, and the round trip to an idle target pays
+    /// one wake (the target's) instead of two. The cost is CPU: a waiting shard spins for up
+    /// to this long instead of sleeping, each time it runs out of work with replies due.
+    pub fn reply_poll(mut self, duration: Duration) -> Builder {
+        self.reply_poll = Some(duration);
         self
     }
 
@@ -324,6 +342,7 @@ impl Builder {
         let ready = Arc::new(Barrier::new(count));
         let failed = Arc::new(AtomicBool::new(false));
         let busy_poll = self.busy_poll;
+        let reply_poll = self.reply_poll.unwrap_or(DEFAULT_REPLY_POLL);
         let threads: Vec<_> = (0..count)
             .map(|shard| {
                 let cpu = cores[shard % cores.len()];
@@ -374,7 +393,9 @@ impl Builder {
                         let arrived = std::cell::Cell::new(false);
                         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                             reactor.block_on(async {
-                                crate::mesh::start(shared.id, shard, mesh_ends, signals);
+                                crate::mesh::start(
+                                    shared.id, shard, mesh_ends, signals, reply_poll,
+                                );
                                 make().await;
                                 arrived.set(true);
                                 shared.arrive();

@@ -43,12 +43,18 @@
 //! incoming lanes itself, on every turn and every busy-poll spin (an
 //! [`ms_reactor::Poller`]). Doorbells are batched too: a shard rings each target at most once
 //! per batch, and only if the target is about to sleep or sleeps; a busy target is never
-//! woken. [`mesh_stats`] counts the messages, the ones that waited for room and the wakes of
-//! each shard.
+//! woken. [`mesh_stats`] counts the messages, the ones that waited for room, the wakes of
+//! each shard and the replies it awaits.
+//!
+//! A shard awaiting replies ([`submit_to`] and the helpers built on it) does not go to sleep
+//! at once when it runs out of work: it keeps polling for up to
+//! [`Builder::reply_poll`] (50 us by default), so the reply finds it awake. A round trip to an
+//! idle shard then pays one wake, the target's, instead of two.
 //!
 //! # Types and functions
 //!
-//! - [`Engine::builder`] and [`Builder`]: shards, cores, pinning, busy-polling; [`EngineError`].
+//! - [`Engine::builder`] and [`Builder`]: shards, cores, pinning, busy-polling, reply polling;
+//!   [`EngineError`].
 //! - [`shard_id`], [`try_shard_id`], [`shard_count`], [`stop`], [`stopped`].
 //! - [`submit_to`], [`send_to`], [`invoke_on_all`], [`map_reduce`]; [`mesh_stats`] and
 //!   [`MeshStats`].
@@ -70,7 +76,9 @@ mod stats;
 mod submit;
 mod sync;
 
-pub use engine::{Builder, EngineError, shard_count, shard_id, stop, stopped, try_shard_id};
+pub use engine::{
+    Builder, DEFAULT_REPLY_POLL, EngineError, shard_count, shard_id, stop, stopped, try_shard_id,
+};
 pub use foreign::Foreign;
 pub use sharded::{Service, Sharded};
 pub use stats::{MeshStats, mesh_stats};

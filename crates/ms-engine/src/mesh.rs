@@ -43,7 +43,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ms_reactor::panic_message;
 use ms_spsc::{CachePadded, Consumer, Producer};
@@ -119,7 +119,13 @@ thread_local! {
 
 /// Installs shard `shard`'s mesh (of engine `engine`) on this thread and spawns its poller on
 /// the running reactor.
-pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>) {
+pub(crate) fn start(
+    engine: u64,
+    shard: usize,
+    ends: Ends,
+    signals: Arc<Signals>,
+    reply_poll: Duration,
+) {
     let count = ends.outgoing.len();
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
@@ -141,6 +147,8 @@ pub(crate) fn start(engine: u64, shard: usize, ends: Ends, signals: Arc<Signals>
         next_lane: 0,
         signals,
         backlogged: false,
+        reply_poll,
+        waiting_since: None,
     });
 }
 
@@ -305,6 +313,10 @@ struct Poller {
     signals: Arc<Signals>,
     /// Whether jobs for a full lane were still waiting after the last round.
     backlogged: bool,
+    /// How long to busy-poll for replies due (zero: not at all).
+    reply_poll: Duration,
+    /// When the reactor first ran out of work with replies due and no message since.
+    waiting_since: Option<Instant>,
 }
 
 /// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
@@ -384,6 +396,9 @@ impl ms_reactor::Poller for Poller {
         self.signals.doorbells[self.shard].unpark();
         let mut budget = JOB_BUDGET;
         let ran = run_jobs(&mut self.incoming, &mut self.next_lane, &mut budget);
+        if ran > 0 {
+            self.waiting_since = None; // messages flow: a new wait starts from here
+        }
         // Rings what the jobs sent, and what the shard's tasks sent this turn.
         self.backlogged = end_round();
         ran > 0
@@ -405,5 +420,55 @@ impl ms_reactor::Poller for Poller {
 
     fn woke(&mut self) {
         self.signals.doorbells[self.shard].unpark();
+    }
+
+    /// With replies due, keeps the shard polling for up to `reply_poll` after it ran out of
+    /// work (counted from the last message received), so that the reply finds it awake.
+    fn busy_until(&mut self, now: Instant) -> Option<Instant> {
+        let due = LOCAL.with(|l| l.borrow().as_ref().is_some_and(|l| l.stats.replies_due > 0));
+        if !due || self.reply_poll.is_zero() {
+            self.waiting_since = None;
+            return None;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        since.checked_add(self.reply_poll)
+    }
+}
+
+/// A reply this shard awaits, from when the request is sent until the reply's promise is
+/// fulfilled or dropped (on this shard either way: it travels as a [`Foreign`]). While any is
+/// due, the shard busy-polls for a while before it sleeps (see [`Poller::busy_until`]).
+///
+/// [`Foreign`]: crate::Foreign
+pub(crate) struct ReplyDue(());
+
+impl ReplyDue {
+    /// Counts a reply due on this shard.
+    ///
+    /// # Panics
+    ///
+    /// Outside an engine shard.
+    pub(crate) fn new() -> Self {
+        LOCAL.with(|l| {
+            let mut local = l.borrow_mut();
+            let local = local
+                .as_mut()
+                .expect("submit_to runs on engine shards only");
+            local.stats.replies_due += 1;
+        });
+        ReplyDue(())
+    }
+}
+
+impl Drop for ReplyDue {
+    fn drop(&mut self) {
+        // `try_with`: this may run in a thread-local destructor at thread exit.
+        let _ = LOCAL.try_with(|l| {
+            if let Ok(mut local) = l.try_borrow_mut() {
+                if let Some(local) = local.as_mut() {
+                    local.stats.replies_due = local.stats.replies_due.saturating_sub(1);
+                }
+            }
+        });
     }
 }

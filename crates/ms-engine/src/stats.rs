@@ -20,6 +20,11 @@ pub struct MeshStats {
     /// that is busy, and all but one of a batch of sends, ring nothing, so this stays well
     /// below `sent` under load.
     pub wakes: u64,
+    /// Replies this shard awaits now: [`submit_to`](crate::submit_to) requests sent to other
+    /// shards whose reply has not come back yet. While any is due, an idle shard keeps
+    /// polling for a while before it sleeps (see
+    /// [`Builder::reply_poll`](crate::Builder::reply_poll)).
+    pub replies_due: u64,
 }
 
 /// The mesh counters of the shard running on this thread.
@@ -36,6 +41,7 @@ pub struct MeshStats {
 ///         ms_engine::submit_to(1, || async {}).await.unwrap();
 ///         let stats = ms_engine::mesh_stats();
 ///         assert_eq!((stats.sent, stats.received), (1, 1)); // the request, and its reply
+///         assert_eq!(stats.replies_due, 0);
 ///         ms_engine::stop();
 ///     }
 ///     ms_engine::stopped().await;

@@ -56,17 +56,19 @@ fn run_here(task: impl Future<Output = ()> + 'static) {
     }
 }
 
+/// The promise of a reply, as it travels with the request and back.
+type ReplyTo<T> = Foreign<(Promise<Result<T, JoinError>>, mesh::ReplyDue)>;
+
 // A reply of a word-sized value travels inline in its lane slot (no allocation).
 const _: () = assert!(
-    size_of::<Foreign<Promise<Result<u64, JoinError>>>>() + size_of::<Result<u64, JoinError>>()
-        <= crate::job::INLINE_BYTES
+    size_of::<ReplyTo<u64>>() + size_of::<Result<u64, JoinError>>() <= crate::job::INLINE_BYTES
 );
 
 /// On the shard that made `promise`: resolves it with `result`.
-fn fulfil<T>(promise: Foreign<Promise<T>>, result: T) {
+fn fulfil<T>(promise: ReplyTo<T>, result: Result<T, JoinError>) {
     // The reply runs on the promise's home shard, so `into_inner` succeeds; were it to fail,
     // dropping the `Foreign` would take the promise home, and the reply would be cancelled.
-    if let Ok(promise) = promise.into_inner() {
+    if let Ok((promise, _due)) = promise.into_inner() {
         promise.set_value(result);
     }
 }
@@ -114,7 +116,7 @@ where
         // The promise travels with the request and comes back with the reply; if either is
         // dropped on the way, `Foreign` takes the promise home to be dropped there, which
         // resolves the reply as cancelled.
-        let promise = Foreign::new(promise);
+        let promise = Foreign::new((promise, mesh::ReplyDue::new()));
         let home = promise.home();
         mesh::send(
             shard,

@@ -297,3 +297,47 @@ fn submit_to_a_shard_whose_future_returned_still_gets_its_reply() {
     assert!(done.load(Ordering::SeqCst));
     assert_eq!(reply.load(Ordering::SeqCst), 42);
 }
+
+thread_local! {
+    /// Shard 1's held-back work: each resolves when its promise is kept.
+    static GATE: std::cell::RefCell<Vec<ms_future::Promise<()>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Work for shard 1 that waits until `open_gate` runs there.
+fn gated() -> impl std::future::Future<Output = ()> {
+    let (promise, opened) = ms_future::promise();
+    GATE.with(|g| g.borrow_mut().push(promise));
+    async move { opened.await.unwrap() }
+}
+
+fn open_gate() {
+    GATE.with(|g| g.borrow_mut().drain(..).for_each(|p| p.set_value(())));
+}
+
+#[test]
+fn replies_due_count_the_requests_awaiting_an_answer() {
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(|| async {
+            if shard_id() == 0 {
+                // Requests go out when submit_to is called, before their futures are awaited.
+                let dropped = submit_to(1, gated);
+                let pending: Vec<_> = (0..3).map(|_| submit_to(1, gated)).collect();
+                assert_eq!(mesh_stats().replies_due, 4);
+                drop(dropped); // its reply still comes back (and is counted off then)
+                assert_eq!(submit_to(0, || async {}).await, Ok(())); // to itself: no reply due
+                assert_eq!(mesh_stats().replies_due, 4);
+                send_to(1, open_gate); // after the requests: one lane, in order
+                for reply in pending {
+                    assert_eq!(reply.await, Ok(()));
+                }
+                // The dropped request's work was released first, so its reply came back first
+                // (one lane each way, in order).
+                assert_eq!(mesh_stats().replies_due, 0);
+                stop();
+            }
+            stopped().await;
+        })
+        .unwrap();
+}

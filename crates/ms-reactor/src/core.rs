@@ -492,6 +492,28 @@ impl Core {
         })
     }
 
+    /// The latest instant until which a poller wants the loop to keep polling (see
+    /// [`Poller::busy_until`]), if any does.
+    fn pollers_busy_until(&self, now: Instant) -> Option<Instant> {
+        if self.pollers.borrow().is_empty() {
+            return None;
+        }
+        self.with_pollers(|pollers| pollers.iter_mut().filter_map(|p| p.busy_until(now)).max())
+    }
+
+    /// Until when to busy-poll from `now`: the reactor's own window (`busy_poll`, if `own`)
+    /// or the latest a poller asks for, whichever ends later, and never past the next timer.
+    /// `None` if neither wants any.
+    fn busy_poll_end(&self, now: Instant, own: bool) -> Option<Instant> {
+        let own = (own && !self.config.busy_poll.is_zero())
+            .then(|| now.checked_add(self.config.busy_poll).unwrap_or(now));
+        let end = own.max(self.pollers_busy_until(now))?;
+        Some(match self.timers.borrow().next_deadline() {
+            Some(deadline) => end.min(deadline),
+            None => end,
+        })
+    }
+
     /// Tells every poller the loop runs again.
     fn pollers_woke(&self) {
         if !self.pollers.borrow().is_empty() {
@@ -552,11 +574,13 @@ impl Core {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now.get()))
         };
-        if timeout != Some(Duration::ZERO) && !self.config.busy_poll.is_zero() {
-            // Busy-poll: look for I/O and wakes without sleeping for a while first (never past
-            // the next timer).
-            // The period starts at the first look at the clock (a few spins in): most busy
-            // periods end before it, and reading the clock costs more than a spin.
+        // Busy-poll: look for I/O and wakes without sleeping for a while first (never past the
+        // next timer), if the reactor is set to, or a poller expects work soon.
+        let busy = timeout != Some(Duration::ZERO)
+            && (!self.config.busy_poll.is_zero() || self.pollers_busy_until(now.get()).is_some());
+        if busy {
+            // The reactor's own period starts at the first look at the clock (a few spins in):
+            // most busy periods end before it, and reading the clock costs more than a spin.
             let mut until: Option<Instant> = None;
             // The inbox and the pollers are looked at on every spin (a load or two each), epoll
             // (a system call) every `EPOLL_EVERY_SPINS` and the clock every
@@ -586,13 +610,13 @@ impl Core {
                     let now = Instant::now();
                     if worked || until.is_none() {
                         worked = false;
-                        let mut end = now.checked_add(self.config.busy_poll).unwrap_or(now);
-                        if let Some(deadline) = self.timers.borrow().next_deadline() {
-                            end = end.min(deadline);
-                        }
-                        until = Some(end);
+                        until = self.busy_poll_end(now, true);
+                    } else if until.is_some_and(|end| now >= end) {
+                        // The window is over, but a poller may want more (its own window
+                        // does not restart without work).
+                        until = self.busy_poll_end(now, false);
                     }
-                    if until.is_some_and(|end| now >= end) {
+                    if until.is_none_or(|end| now >= end) {
                         break;
                     }
                 }

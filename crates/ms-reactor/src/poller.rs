@@ -7,6 +7,8 @@
 //! Before the reactor sleeps, each poller is asked ([`Poller::try_sleep`]) to arrange to be
 //! woken, typically by publishing [`reactor_waker`] to its senders and telling them it
 //! sleeps, and then to look once more; [`Poller::woke`] follows when the reactor runs again.
+//! A poller that expects work any moment can ask the reactor to busy-poll for a while first
+//! ([`Poller::busy_until`]).
 
 use std::task::Waker;
 use std::time::Instant;
@@ -42,6 +44,17 @@ pub trait Poller {
     /// The reactor runs again after a successful [`try_sleep`](Self::try_sleep) (whether or
     /// not it actually slept).
     fn woke(&mut self);
+
+    /// The reactor found nothing to do, at `now`: until when this poller wants it to keep
+    /// polling instead of sleeping, because it expects work very soon (a reply to a message
+    /// it sent to another core, say). `None` (the default): no wish. The reactor busy-polls
+    /// until the latest instant any poller (or its own busy-poll setting) asks for, never
+    /// past its next timer; it asks again every few dozen spins, and once more whenever a
+    /// poller's work woke no task. Keep the window bounded: a spinning core burns its CPU.
+    fn busy_until(&mut self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
 }
 
 /// Adds `poller` to the reactor running on this thread, for as long as the reactor lives.

@@ -156,6 +156,86 @@ fn a_bounded_sleep_returns_and_a_refusal_keeps_the_loop_up() {
     assert_eq!(shared.woke.get(), shared.asked.get() - 3);
 }
 
+/// Expects work from another thread that never wakes the reactor: asks the loop to keep
+/// polling until it has seen `want`, and counts how often the loop asked to sleep.
+struct Expecting {
+    collector: Collector,
+    want: u64,
+}
+
+impl Poller for Expecting {
+    fn poll(&mut self) -> bool {
+        self.collector.poll()
+    }
+
+    fn try_sleep(&mut self) -> Sleep {
+        self.collector.try_sleep()
+    }
+
+    fn woke(&mut self) {
+        self.collector.woke();
+    }
+
+    fn busy_until(&mut self, now: Instant) -> Option<Instant> {
+        (self.collector.shared.seen.get() < self.want).then(|| now + Duration::from_secs(3600))
+    }
+}
+
+#[test]
+fn a_poller_expecting_work_keeps_the_loop_polling_without_any_wake() {
+    const ROUNDS: u64 = 100;
+    let reactor = Reactor::new().unwrap(); // no busy-polling of its own
+    let inbox = Arc::new(AtomicU64::new(0));
+    let acked = Arc::new(AtomicU64::new(0));
+    let shared = Rc::new(Shared::default());
+    let needed_a_wake = reactor.block_on(async {
+        ms_reactor::add_poller(Expecting {
+            collector: Collector {
+                inbox: Arc::clone(&inbox),
+                shared: Rc::clone(&shared),
+            },
+            want: ROUNDS,
+        });
+        let waker = ms_reactor::reactor_waker();
+        let sender = {
+            let (inbox, acked) = (Arc::clone(&inbox), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let mut needed_a_wake = false;
+                for round in 1..=ROUNDS {
+                    inbox.fetch_add(1, Ordering::Release); // no wake
+                    // Bounded: were the loop asleep, it would never see the work; wake it
+                    // after a generous wait so the test fails instead of hanging.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while acked.load(Ordering::Acquire) < round {
+                        if needed_a_wake || Instant::now() > deadline {
+                            needed_a_wake = true;
+                            waker.wake_by_ref();
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+                needed_a_wake
+            })
+        };
+        for round in 1..=ROUNDS {
+            shared.until_seen(round).await;
+            acked.store(round, Ordering::Release);
+        }
+        sender.join().unwrap()
+    });
+    assert!(
+        !needed_a_wake,
+        "the loop slept while its poller expected work"
+    );
+    assert_eq!(shared.seen.get(), ROUNDS);
+    assert_eq!(
+        shared.asked.get(),
+        0,
+        "never asked to sleep while work was expected"
+    );
+    assert_eq!(reactor.stats().sleeps, 0);
+}
+
 #[test]
 #[should_panic(expected = "outside a running reactor")]
 fn add_poller_outside_a_reactor_panics_clearly() {

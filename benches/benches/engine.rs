@@ -3,9 +3,10 @@
 //! `engine_round_trip`: shard 0 asks shard 1 to compute something and awaits the answer,
 //! `ROUNDS` times in a row (one message in flight).
 //!
-//! - `ms_engine_idle_target`: `submit_to` between two shards with the default settings: the
-//!   target's reactor sleeps as soon as it is idle, so every request wakes it; the caller
-//!   polls for the reply (`reply_poll`, 50 us by default) instead of sleeping.
+//! - `ms_engine_target_just_idle`: `submit_to` between two shards with the default settings:
+//!   the target's reactor goes to sleep as soon as it is idle, so every request rings it
+//!   (often just as it parks); the caller polls for the reply (`reply_poll`, 50 us by
+//!   default) instead of sleeping.
 //! - `ms_engine_both_sleeping`: the same with `reply_poll` off: both reactors sleep when
 //!   idle, as tokio's do, so a round trip pays two wakes.
 //! - `ms_engine_busy_poll_200us`: both shards busy-poll for 200 us before sleeping.
@@ -14,6 +15,10 @@
 //! - `crossbeam_oneshot_spinning`: no runtime: two pinned threads spinning on `try_recv`, a
 //!   crossbeam-channel request carrying a `oneshot` sender (the floor of a general-purpose
 //!   channel pair; nothing ever sleeps).
+//!
+//! `engine_idle_round_trip`: the same request, but each one after a millisecond in which
+//! both sides were idle (only the round trips are timed): the target has long been asleep.
+//! `ms_engine` (default settings), `ms_engine_reply_poll_off`, `tokio_mpsc_oneshot`.
 //!
 //! `engine_throughput`: `MESSAGES` messages from shard 0 to shard 1 with many in flight, so
 //! the mesh batches (one doorbell check per round of sends, lanes drained in bulk). Both
@@ -49,10 +54,61 @@ const WINDOW: u64 = 1024;
 const WARM_UP: u64 = 20 * WINDOW;
 const BUSY_POLL: Duration = Duration::from_micros(200);
 
-/// Runs `ROUNDS` submit_to round trips on a two-shard engine whose shards busy-poll for
-/// `busy_poll` when idle and for `reply_poll` while awaiting a reply; returns their total
-/// time.
-fn ms_engine_round_trips(busy_poll: Duration, reply_poll: Duration) -> Duration {
+/// Runs `round(i)` for each `i` in `0..rounds` and returns the time they took and the sum of
+/// their outputs. With a `gap`, first sleeps that long (with `sleep`) before each round, so
+/// the other side is idle when the round starts, and times the rounds only.
+async fn timed_rounds<R, S>(
+    rounds: u64,
+    gap: Duration,
+    mut round: impl FnMut(u64) -> R,
+    sleep: impl Fn(Duration) -> S,
+) -> (Duration, u64)
+where
+    R: std::future::Future<Output = u64>,
+    S: std::future::Future<Output = ()>,
+{
+    let mut sum = 0;
+    if gap.is_zero() {
+        let start = Instant::now();
+        for i in 0..rounds {
+            sum += round(i).await;
+        }
+        return (start.elapsed(), sum);
+    }
+    let mut total = Duration::ZERO;
+    for i in 0..rounds {
+        sleep(gap).await;
+        let start = Instant::now();
+        sum += round(i).await;
+        total += start.elapsed();
+    }
+    (total, sum)
+}
+
+/// How the round trips of a run are paced.
+#[derive(Clone, Copy)]
+struct Pace {
+    rounds: u64,
+    /// Idle time before each round (zero: back to back).
+    gap: Duration,
+}
+
+/// Back to back.
+const BACK_TO_BACK: Pace = Pace {
+    rounds: ROUNDS,
+    gap: Duration::ZERO,
+};
+
+/// Each round after a millisecond of idleness: the target has long been asleep.
+const AFTER_IDLE: Pace = Pace {
+    rounds: 200,
+    gap: Duration::from_millis(1),
+};
+
+/// Runs submit_to round trips (paced by `pace`) on a two-shard engine whose shards
+/// busy-poll for `busy_poll` when idle and for `reply_poll` while awaiting a reply; returns
+/// the time the round trips took.
+fn ms_engine_round_trips(pace: Pace, busy_poll: Duration, reply_poll: Duration) -> Duration {
     let (a, b) = two_cpus();
     let elapsed = Arc::new(Mutex::new(Duration::ZERO));
     let out = Arc::clone(&elapsed);
@@ -64,15 +120,14 @@ fn ms_engine_round_trips(busy_poll: Duration, reply_poll: Duration) -> Duration 
             let out = Arc::clone(&out);
             async move {
                 if ms_engine::shard_id() == 0 {
-                    let start = Instant::now();
-                    let mut sum = 0;
-                    for i in 0..ROUNDS {
-                        sum += ms_engine::submit_to(1, move || async move { i + 1 })
-                            .await
-                            .unwrap();
-                    }
-                    *out.lock().unwrap() = start.elapsed();
-                    assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
+                    let round = |i: u64| {
+                        let reply = ms_engine::submit_to(1, move || async move { i + 1 });
+                        async move { reply.await.unwrap() }
+                    };
+                    let (took, sum) =
+                        timed_rounds(pace.rounds, pace.gap, round, ms_reactor::sleep).await;
+                    *out.lock().unwrap() = took;
+                    assert_eq!(sum, pace.rounds * (pace.rounds + 1) / 2);
                     ms_engine::stop();
                 }
                 ms_engine::stopped().await;
@@ -102,15 +157,16 @@ fn pinned_pair(
     elapsed
 }
 
-/// A `current_thread` tokio runtime: tokio's shape for one core.
+/// A `current_thread` tokio runtime with its timer: tokio's shape for one core.
 fn tokio_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
 }
 
 /// The same shape on tokio: two current_thread runtimes, mpsc requests, oneshot answers.
-fn tokio_round_trips() -> Duration {
+fn tokio_round_trips(pace: Pace) -> Duration {
     let (tx, mut rx) =
         tokio::sync::mpsc::unbounded_channel::<(u64, tokio::sync::oneshot::Sender<u64>)>();
     pinned_pair(
@@ -123,15 +179,15 @@ fn tokio_round_trips() -> Duration {
         },
         move || {
             tokio_runtime().block_on(async move {
-                let start = Instant::now();
-                let mut sum = 0;
-                for i in 0..ROUNDS {
+                let round = |i: u64| {
                     let (reply, answer) = tokio::sync::oneshot::channel();
                     tx.send((i, reply)).unwrap();
-                    sum += answer.await.unwrap();
-                }
-                assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
-                start.elapsed()
+                    async move { answer.await.unwrap() }
+                };
+                let (took, sum) =
+                    timed_rounds(pace.rounds, pace.gap, round, tokio::time::sleep).await;
+                assert_eq!(sum, pace.rounds * (pace.rounds + 1) / 2);
+                took
             })
         },
     )
@@ -179,21 +235,41 @@ fn cross_shard(c: &mut Criterion) {
         Duration::from_millis(500),
         3,
     );
-    each_run(&mut group, "ms_engine_idle_target", || {
-        ms_engine_round_trips(Duration::ZERO, ms_engine::DEFAULT_REPLY_POLL)
+    each_run(&mut group, "ms_engine_target_just_idle", || {
+        ms_engine_round_trips(BACK_TO_BACK, Duration::ZERO, ms_engine::DEFAULT_REPLY_POLL)
     });
     each_run(&mut group, "ms_engine_both_sleeping", || {
-        ms_engine_round_trips(Duration::ZERO, Duration::ZERO)
+        ms_engine_round_trips(BACK_TO_BACK, Duration::ZERO, Duration::ZERO)
     });
     each_run(&mut group, "ms_engine_busy_poll_200us", || {
-        ms_engine_round_trips(BUSY_POLL, ms_engine::DEFAULT_REPLY_POLL)
+        ms_engine_round_trips(BACK_TO_BACK, BUSY_POLL, ms_engine::DEFAULT_REPLY_POLL)
     });
-    each_run(&mut group, "tokio_mpsc_oneshot", tokio_round_trips);
+    each_run(&mut group, "tokio_mpsc_oneshot", || {
+        tokio_round_trips(BACK_TO_BACK)
+    });
     each_run(
         &mut group,
         "crossbeam_oneshot_spinning",
         crossbeam_spinning_round_trips,
     );
+    group.finish();
+
+    let mut group = flat_group(
+        c,
+        "engine_idle_round_trip",
+        AFTER_IDLE.rounds,
+        Duration::from_millis(500),
+        3,
+    );
+    each_run(&mut group, "ms_engine", || {
+        ms_engine_round_trips(AFTER_IDLE, Duration::ZERO, ms_engine::DEFAULT_REPLY_POLL)
+    });
+    each_run(&mut group, "ms_engine_reply_poll_off", || {
+        ms_engine_round_trips(AFTER_IDLE, Duration::ZERO, Duration::ZERO)
+    });
+    each_run(&mut group, "tokio_mpsc_oneshot", || {
+        tokio_round_trips(AFTER_IDLE)
+    });
     group.finish();
 }
 

@@ -129,6 +129,10 @@ pub struct ServerArgs {
     /// Busy-poll this many microseconds before sleeping (trades idle CPU for latency).
     #[arg(long, default_value_t = 0)]
     pub busy_poll_us: u64,
+    /// How long a shard awaiting replies from other shards polls for them before it sleeps,
+    /// in microseconds (0: it sleeps at once).
+    #[arg(long, default_value_t = ms_engine::DEFAULT_REPLY_POLL.as_micros() as u64)]
+    pub reply_poll_us: u64,
 }
 
 impl ServerArgs {
@@ -153,8 +157,9 @@ impl ServerArgs {
                 return ExitCode::FAILURE;
             }
         };
-        let mut builder =
-            ms_engine::Engine::builder().busy_poll(Duration::from_micros(self.busy_poll_us));
+        let mut builder = ms_engine::Engine::builder()
+            .busy_poll(Duration::from_micros(self.busy_poll_us))
+            .reply_poll(Duration::from_micros(self.reply_poll_us));
         if let Some(CpuList(cores)) = self.cores.clone() {
             builder = builder.cores(cores);
         }

@@ -290,11 +290,14 @@ impl Builder {
     /// How long a shard that awaits replies from other shards ([`submit_to`](crate::submit_to)
     /// and the helpers built on it) keeps polling for them before its reactor sleeps (default:
     /// [`DEFAULT_REPLY_POLL`]; zero turns it off). The window starts when the shard runs out of
-    /// work and starts again whenever a message arrives.
+    /// work, and starts again after any message it receives or request it sends.
     ///
     /// A reply then lands on a shard that is awake, and the round trip to an idle target pays
     /// one wake (the target's) instead of two. The cost is CPU: a waiting shard spins for up
-    /// to this long instead of sleeping, each time it runs out of work with replies due.
+    /// to this long instead of sleeping, each time it runs out of work with replies due. A
+    /// reply that takes long (work that waits on the target) thus costs up to one window per
+    /// message the shard receives meanwhile; the window is bounded, so a shard never spins
+    /// for long without messages.
     pub fn reply_poll(mut self, duration: Duration) -> Builder {
         self.reply_poll = Some(duration);
         self

@@ -27,7 +27,10 @@
 //!   wake at all. Before the reactor sleeps (`try_sleep`): ring, park (`parked = true`,
 //!   fence), look at the lanes once more, and refuse to sleep if anything came. The doorbell
 //!   holds [`ms_reactor::reactor_waker`]: a sender that finds the poller parked wakes the
-//!   shard's loop, not a task. While a backlog remains, the sleep is bounded
+//!   shard's loop, not a task. While replies are due ([`ReplyDue`]), the poller first asks
+//!   the reactor to keep polling ([`ms_reactor::Poller::busy_until`]) for up to
+//!   `reply_poll`, counted from when the shard ran out of work after its last message
+//!   received or request sent. While a backlog remains, the sleep is bounded
 //!   (`BACKLOG_RETRY`), since nothing signals that a full lane has room again.
 //!
 //! A panic in a job is caught and reported; the poller runs on.
@@ -106,6 +109,8 @@ struct Local {
     /// `lane_full`); they are its oldest.
     waiting: Vec<usize>,
     signals: Arc<Signals>,
+    /// Requests sent that await a reply, ever (a new one restarts the reply-poll window).
+    requests: u64,
     /// Targets sent to since their doorbell was last rung, each listed once.
     to_ring: Vec<usize>,
     /// `dirty[t]`: whether `t` is in `to_ring`.
@@ -136,6 +141,7 @@ pub(crate) fn start(
             signals: Arc::clone(&signals),
             to_ring: Vec::with_capacity(count),
             dirty: vec![false; count],
+            requests: 0,
             stats: MeshStats::default(),
         })
     });
@@ -147,8 +153,7 @@ pub(crate) fn start(
         next_lane: 0,
         signals,
         backlogged: false,
-        reply_poll,
-        waiting_since: None,
+        window: ReplyWindow::new(reply_poll),
     });
 }
 
@@ -313,10 +318,54 @@ struct Poller {
     signals: Arc<Signals>,
     /// Whether jobs for a full lane were still waiting after the last round.
     backlogged: bool,
+    /// How long to keep polling for replies due.
+    window: ReplyWindow,
+}
+
+/// When a shard with replies due stops polling for them: `reply_poll` after it ran out of
+/// work, counted again after each message received or request sent.
+#[derive(Debug)]
+struct ReplyWindow {
     /// How long to busy-poll for replies due (zero: not at all).
     reply_poll: Duration,
-    /// When the reactor first ran out of work with replies due and no message since.
-    waiting_since: Option<Instant>,
+    /// When the reactor first ran out of work with replies due and no message or request
+    /// since.
+    since: Option<Instant>,
+    /// The request count when the window was last asked about.
+    requests_seen: u64,
+}
+
+impl ReplyWindow {
+    fn new(reply_poll: Duration) -> Self {
+        Self {
+            reply_poll,
+            since: None,
+            requests_seen: 0,
+        }
+    }
+
+    /// A message arrived: the next window starts when the shard runs out of work again.
+    fn restart(&mut self) {
+        self.since = None;
+    }
+
+    /// The end of the window at `now`, with `due` replies due and `requests` sent ever;
+    /// `None` if the shard should not poll for replies.
+    fn end(&mut self, now: Instant, due: u64, requests: u64) -> Option<Instant> {
+        if requests != self.requests_seen {
+            self.requests_seen = requests;
+            self.since = None; // a new request: a new window
+        }
+        if due == 0 || self.reply_poll.is_zero() {
+            self.since = None;
+            return None;
+        }
+        let since = *self.since.get_or_insert(now);
+        // A window too long to represent is as good as a day's.
+        since
+            .checked_add(self.reply_poll)
+            .or_else(|| since.checked_add(Duration::from_secs(86_400)))
+    }
 }
 
 /// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
@@ -397,7 +446,7 @@ impl ms_reactor::Poller for Poller {
         let mut budget = JOB_BUDGET;
         let ran = run_jobs(&mut self.incoming, &mut self.next_lane, &mut budget);
         if ran > 0 {
-            self.waiting_since = None; // messages flow: a new wait starts from here
+            self.window.restart(); // messages flow: a new wait starts from here
         }
         // Rings what the jobs sent, and what the shard's tasks sent this turn.
         self.backlogged = end_round();
@@ -423,15 +472,15 @@ impl ms_reactor::Poller for Poller {
     }
 
     /// With replies due, keeps the shard polling for up to `reply_poll` after it ran out of
-    /// work (counted from the last message received), so that the reply finds it awake.
+    /// work (counted from the last message received or request sent), so that the reply
+    /// finds it awake.
     fn busy_until(&mut self, now: Instant) -> Option<Instant> {
-        let due = LOCAL.with(|l| l.borrow().as_ref().is_some_and(|l| l.stats.replies_due > 0));
-        if !due || self.reply_poll.is_zero() {
-            self.waiting_since = None;
-            return None;
-        }
-        let since = *self.waiting_since.get_or_insert(now);
-        since.checked_add(self.reply_poll)
+        let (due, requests) = LOCAL.with(|l| {
+            l.borrow()
+                .as_ref()
+                .map_or((0, 0), |l| (l.stats.replies_due, l.requests))
+        });
+        self.window.end(now, due, requests)
     }
 }
 
@@ -455,6 +504,7 @@ impl ReplyDue {
                 .as_mut()
                 .expect("submit_to runs on engine shards only");
             local.stats.replies_due += 1;
+            local.requests += 1;
         });
         ReplyDue(())
     }
@@ -470,5 +520,43 @@ impl Drop for ReplyDue {
                 }
             }
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_micros(50);
+
+    #[test]
+    fn the_reply_window_runs_from_the_first_idle_moment() {
+        let t0 = Instant::now();
+        let mut window = ReplyWindow::new(POLL);
+        assert_eq!(window.end(t0, 1, 1), Some(t0 + POLL));
+        // Asked again later (the window ended, say): the same end.
+        assert_eq!(window.end(t0 + POLL * 2, 1, 1), Some(t0 + POLL));
+    }
+
+    #[test]
+    fn a_message_or_a_new_request_starts_a_new_window() {
+        let t0 = Instant::now();
+        let later = t0 + POLL * 3;
+        let mut window = ReplyWindow::new(POLL);
+        assert_eq!(window.end(t0, 1, 1), Some(t0 + POLL));
+        window.restart();
+        assert_eq!(window.end(later, 1, 1), Some(later + POLL));
+        // The first reply is still due, and a second request went out.
+        let later = later + POLL * 3;
+        assert_eq!(window.end(later, 2, 2), Some(later + POLL));
+    }
+
+    #[test]
+    fn no_window_without_replies_due_or_when_turned_off() {
+        let t0 = Instant::now();
+        assert_eq!(ReplyWindow::new(POLL).end(t0, 0, 5), None);
+        assert_eq!(ReplyWindow::new(Duration::ZERO).end(t0, 1, 1), None);
+        // Too long to represent: clamped, still polling.
+        assert!(ReplyWindow::new(Duration::MAX).end(t0, 1, 1).is_some());
     }
 }

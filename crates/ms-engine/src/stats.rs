@@ -21,9 +21,9 @@ pub struct MeshStats {
     /// below `sent` under load.
     pub wakes: u64,
     /// Replies this shard awaits now: [`submit_to`](crate::submit_to) requests sent to other
-    /// shards whose reply has not come back yet. While any is due, an idle shard keeps
-    /// polling for a while before it sleeps (see
-    /// [`Builder::reply_poll`](crate::Builder::reply_poll)).
+    /// shards whose reply has not come back yet (a dropped `submit_to` future counts until
+    /// its reply has come back). While any is due, an idle shard keeps polling for a while
+    /// before it sleeps (see [`Builder::reply_poll`](crate::Builder::reply_poll)).
     pub replies_due: u64,
 }
 

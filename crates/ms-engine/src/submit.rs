@@ -6,8 +6,10 @@
 //! [`submit_to`] sends the target a job that runs the work, carrying the reply's promise as a
 //! [`Foreign`]; when the work ends, the target sends back a job that fulfils the promise on
 //! the caller's shard. A panic in the work is caught there and comes back as
-//! [`JoinError::Panicked`]; a request or reply dropped on the way (its shard ended) resolves
-//! the reply with [`JoinError::Cancelled`].
+//! [`JoinError::Panicked`]; a request or reply dropped on the way (its shard ended) takes
+//! the promise home, which resolves the reply with [`JoinError::Cancelled`]. Only if home
+//! cannot be reached any more (the engine is tearing down) is the promise leaked instead
+//! (see [`Foreign`]), and the reply never resolves.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -576,8 +576,14 @@ impl Core {
         };
         // Busy-poll: look for I/O and wakes without sleeping for a while first (never past the
         // next timer), if the reactor is set to, or a poller expects work soon.
+        // A poller's wish is asked with a fresh clock (the turn's may be old by now, after its
+        // tasks ran); this is the path to sleep, where one clock read is cheap.
         let busy = timeout != Some(Duration::ZERO)
-            && (!self.config.busy_poll.is_zero() || self.pollers_busy_until(now.get()).is_some());
+            && (!self.config.busy_poll.is_zero()
+                || !self.pollers.borrow().is_empty() && {
+                    let now = Instant::now();
+                    self.pollers_busy_until(now).is_some_and(|end| end > now)
+                });
         if busy {
             // The reactor's own period starts at the first look at the clock (a few spins in):
             // most busy periods end before it, and reading the clock costs more than a spin.

@@ -181,7 +181,8 @@ impl Builder {
     }
 
     /// How long an idle reactor polls for I/O and wakes before it sleeps in `epoll_wait`
-    /// (zero: sleep at once). Busy-polling trades a core's idle time for wake-up latency.
+    /// (zero: sleep at once, unless a [`Poller`] asks for polling with
+    /// [`Poller::busy_until`]). Busy-polling trades a core's idle time for wake-up latency.
     pub fn busy_poll(mut self, duration: Duration) -> Builder {
         self.config.busy_poll = duration;
         self

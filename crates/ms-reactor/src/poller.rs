@@ -49,8 +49,9 @@ pub trait Poller {
     /// polling instead of sleeping, because it expects work very soon (a reply to a message
     /// it sent to another core, say). `None` (the default): no wish. The reactor busy-polls
     /// until the latest instant any poller (or its own busy-poll setting) asks for, never
-    /// past its next timer; it asks again every few dozen spins, and once more whenever a
-    /// poller's work woke no task. Keep the window bounded: a spinning core burns its CPU.
+    /// past its next timer. It asks when it runs out of work, again when the window it took
+    /// ends (a wish may have moved on), and after any poller's work that woke no task. Keep
+    /// the window bounded: a spinning core burns its CPU.
     fn busy_until(&mut self, now: Instant) -> Option<Instant> {
         let _ = now;
         None

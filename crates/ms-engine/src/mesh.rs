@@ -69,16 +69,20 @@ pub(crate) struct Signals {
 }
 
 /// One shard's ends of the mesh, before its thread starts.
+///
+/// Each end sits in its own cache line: the ends are allocated together, on the thread that
+/// builds the mesh, and each side writes its own end's index on every push or drain. Two
+/// shards' ends sharing a line would bounce it between the cores on every message.
 pub(crate) struct Ends {
-    outgoing: Vec<Option<Producer<Job>>>,
-    incoming: Vec<Consumer<Job>>,
+    outgoing: Vec<CachePadded<Option<Producer<Job>>>>,
+    incoming: Vec<CachePadded<Consumer<Job>>>,
 }
 
 /// Makes the lanes of `count` shards: `ends[i]` is shard `i`'s.
 pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
     let mut ends: Vec<Ends> = (0..count)
         .map(|_| Ends {
-            outgoing: (0..count).map(|_| None).collect(),
+            outgoing: (0..count).map(|_| CachePadded::new(None)).collect(),
             incoming: Vec::new(),
         })
         .collect();
@@ -86,8 +90,8 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
         for to in 0..count {
             if from != to {
                 let (tx, rx) = ms_spsc::channel(LANE_CAPACITY);
-                ends[from].outgoing[to] = Some(tx);
-                ends[to].incoming.push(rx);
+                *ends[from].outgoing[to] = Some(tx);
+                ends[to].incoming.push(CachePadded::new(rx));
             }
         }
     }
@@ -102,7 +106,7 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
 /// A shard's sending side and counters, in its thread.
 struct Local {
     engine: u64,
-    outgoing: Vec<Option<Producer<Job>>>,
+    outgoing: Vec<CachePadded<Option<Producer<Job>>>>,
     /// Jobs queued per target, published to its lane by the poller in batches.
     backlog: Vec<VecDeque<Job>>,
     /// How many of each backlog's jobs already found their lane full once (counted in
@@ -205,7 +209,7 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
             && local
                 .outgoing
                 .get(to)
-                .and_then(Option::as_ref)
+                .and_then(|lane| lane.as_ref())
                 .is_some_and(|lane| !lane.is_abandoned());
         if !reachable {
             return None;
@@ -312,7 +316,7 @@ impl Local {
 /// The poller task of one shard; see the module docs.
 struct Poller {
     shard: usize,
-    incoming: Vec<Consumer<Job>>,
+    incoming: Vec<CachePadded<Consumer<Job>>>,
     /// The incoming lane the next round starts at.
     next_lane: usize,
     signals: Arc<Signals>,
@@ -372,7 +376,11 @@ impl ReplyWindow {
 ///
 /// The lanes are visited starting at `*first`, which then moves on by one, so that a sender
 /// keeping one lane full cannot starve the others (replies included) of the budget.
-fn run_jobs(lanes: &mut [Consumer<Job>], first: &mut usize, budget: &mut usize) -> usize {
+fn run_jobs(
+    lanes: &mut [CachePadded<Consumer<Job>>],
+    first: &mut usize,
+    budget: &mut usize,
+) -> usize {
     let mut ran = 0;
     let count = lanes.len();
     if count == 0 {
@@ -437,7 +445,7 @@ impl ms_reactor::Poller for Poller {
     fn poll(&mut self) -> bool {
         // The common case while busy-polling: nothing came, nothing to send.
         if !self.backlogged
-            && self.incoming.iter().all(Consumer::is_empty)
+            && self.incoming.iter().all(|lane| lane.is_empty())
             && LOCAL.with(|l| l.borrow().as_ref().is_none_or(|l| l.to_ring.is_empty()))
         {
             return false;

@@ -12,7 +12,9 @@
 //! (see [`Foreign`]), and the reply never resolves.
 
 use std::future::Future;
+use std::ops::DerefMut;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use ms_reactor::{JoinError, panic_message};
@@ -28,33 +30,59 @@ where
     F: FnOnce() -> Fut,
     Fut: Future,
 {
-    let future = std::panic::catch_unwind(AssertUnwindSafe(make))
-        .map_err(|payload| JoinError::Panicked(panic_message(&*payload)))?;
-    let mut future = std::pin::pin!(future);
+    let future = std::panic::catch_unwind(AssertUnwindSafe(make)).map_err(panicked)?;
+    poll_caught(std::pin::pin!(future)).await
+}
+
+/// Polls `future` to its end, catching a panic in any poll.
+async fn poll_caught<Fut: Future>(
+    mut future: Pin<impl DerefMut<Target = Fut>>,
+) -> Result<Fut::Output, JoinError> {
     std::future::poll_fn(move |cx| {
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(JoinError::Panicked(panic_message(&*payload)))),
+            Err(payload) => Poll::Ready(Err(panicked(payload))),
         }
     })
     .await
 }
 
-/// Runs `task` on this shard: polled once at once (it usually is ready: then no task is
-/// spawned at all), and if it is not ready yet, spawned and polled again with its own waker.
+/// The error of a caught panic.
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> JoinError {
+    JoinError::Panicked(panic_message(&*payload))
+}
+
+/// Runs `make()` and the future it returns on this shard, then `reply` with its output (a
+/// panic in either comes back as [`JoinError::Panicked`]).
 ///
-/// The first poll uses a no-op waker, which is sound for any future that follows the
-/// `Future` contract (only the waker of the latest poll need be woken): the spawned task
-/// polls it again before anything could be missed, and it registers its own waker then.
-fn run_here(task: impl Future<Output = ()> + 'static) {
-    let mut task = ms_alloc::PoolBox::pin(task);
-    if task
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-        .is_pending()
-    {
-        drop(ms_reactor::spawn(task));
+/// The future is polled once at once, and if it is ready then (as it usually is), that is
+/// all: no task is spawned. Otherwise it is spawned and polled again with its own waker. The
+/// first poll uses a no-op waker, which is sound for any future that follows the `Future`
+/// contract (only the waker of the latest poll need be woken): the spawned task polls it
+/// again before anything could be missed, and it registers its own waker then.
+fn run_here<F, Fut, R>(make: F, reply: R)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future + 'static,
+    R: FnOnce(Result<Fut::Output, JoinError>) + 'static,
+{
+    let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut future = ms_alloc::PoolBox::pin(make());
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(output) => Ok(output),
+            Poll::Pending => Err(future),
+        }
+    }));
+    match first {
+        Ok(Ok(output)) => reply(Ok(output)),
+        Ok(Err(pending)) => drop(ms_reactor::spawn(async move {
+            reply(poll_caught(pending).await);
+        })),
+        Err(payload) => reply(Err(panicked(payload))),
     }
 }
 
@@ -123,8 +151,7 @@ where
         mesh::send(
             shard,
             mesh::Job::new(move || {
-                run_here(async move {
-                    let result = caught(make).await;
+                run_here(make, move |result| {
                     mesh::send(home, mesh::Job::new(move || fulfil(promise, result)));
                 });
             }),

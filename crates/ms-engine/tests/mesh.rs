@@ -82,13 +82,29 @@ fn a_panic_on_the_target_comes_back_as_an_error() {
         .pin(false)
         .run(|| async {
             if shard_id() == 0 {
+                let is_panic = |result: &Result<(), JoinError>, message: &str| {
+                    matches!(result, Err(JoinError::Panicked(m)) if m == message)
+                };
+                // In the future's first poll (made and polled at once, no task).
                 let result = submit_to(1, || async { panic!("remote failure") }).await;
-                assert!(
-                    matches!(&result, Err(JoinError::Panicked(m)) if m == "remote failure"),
-                    "{result:?}"
-                );
-                // The target shard is still serving.
+                assert!(is_panic(&result, "remote failure"), "{result:?}");
+                // In the closure that makes the future.
+                let result = submit_to(1, || -> std::future::Ready<()> { panic!("in make") }).await;
+                assert!(is_panic(&result, "in make"), "{result:?}");
+                // In a later poll, once the work runs as a task of its own.
+                let result = submit_to(1, || async {
+                    ms_reactor::yield_now().await;
+                    panic!("after a yield")
+                })
+                .await;
+                assert!(is_panic(&result, "after a yield"), "{result:?}");
+                // The target shard is still serving, the slow way too.
                 assert_eq!(submit_to(1, || async { 5 }).await, Ok(5));
+                let later = submit_to(1, || async {
+                    ms_reactor::yield_now().await;
+                    6
+                });
+                assert_eq!(later.await, Ok(6));
                 stop();
             }
             stopped().await;

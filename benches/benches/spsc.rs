@@ -3,7 +3,9 @@
 //! - `spsc_throughput`: 10M `u64` from one core to the other through a 1024-slot queue, single
 //!   item (ms-spsc, rtrb, crossbeam `ArrayQueue`) and in batches of 64 (ms-spsc, ringbuf).
 //! - `spsc_round_trip`: a ping-pong through two queues, against a bare two-atomic ping-pong
-//!   (the floor: what one cache-line hand-off each way costs on this machine).
+//!   (the floor: what one cache-line hand-off each way costs on this machine). Also ms-spsc
+//!   with one-cache-line messages, the size of an ms-engine mesh job: the floor of a
+//!   cross-shard round trip through the mesh's lanes.
 //!
 //! Each side's handle sits in a `CachePadded` on its own thread's stack, so the handles' private
 //! state never shares a line. The timed thread measures from a barrier to its last item.
@@ -219,6 +221,23 @@ fn pong(mut send: impl FnMut(u64) -> bool, mut recv: impl FnMut() -> Option<u64>
     }
 }
 
+/// A message the size and alignment of a mesh job (one cache line), carrying a `u64`.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line {
+    value: u64,
+    _rest: [u64; 7],
+}
+
+impl Line {
+    fn new(value: u64) -> Self {
+        Self {
+            value,
+            _rest: [value; 7],
+        }
+    }
+}
+
 /// The floor of a round trip: one cache line written by each side.
 struct PingPongCells {
     ping: CachePadded<AtomicU64>,
@@ -270,6 +289,30 @@ fn round_trip(c: &mut Criterion) {
                 },
                 |(rx, tx)| pong(|v| tx.try_push(v).is_ok(), || rx.try_pop().ok()),
                 |(tx, rx)| ping(|v| tx.try_push(v).is_ok(), || rx.try_pop().ok()),
+            )
+        })
+    });
+    group.bench_function("ms_spsc_64_byte_messages", |b| {
+        b.iter_custom(|iters| {
+            two_cores(
+                iters,
+                || {
+                    let (tx1, rx1) = ms_spsc::channel::<Line>(CAPACITY);
+                    let (tx2, rx2) = ms_spsc::channel::<Line>(CAPACITY);
+                    ((rx1, tx2), (tx1, rx2))
+                },
+                |(rx, tx)| {
+                    pong(
+                        |v| tx.try_push(Line::new(v)).is_ok(),
+                        || rx.try_pop().ok().map(|line| line.value),
+                    )
+                },
+                |(tx, rx)| {
+                    ping(
+                        |v| tx.try_push(Line::new(v)).is_ok(),
+                        || rx.try_pop().ok().map(|line| line.value),
+                    )
+                },
             )
         })
     });

@@ -22,6 +22,17 @@ struct Counter {
     log: Log,
 }
 
+impl Counter {
+    /// Shard `shard`'s instance, logging into `log`.
+    fn new(shard: usize, log: &Log) -> Self {
+        Counter {
+            made_on: shard,
+            hits: Rc::new(Cell::new(0)),
+            log: Arc::clone(log),
+        }
+    }
+}
+
 impl Service for Counter {
     async fn stop(&self) {
         ms_reactor::yield_now().await; // a real await inside the hook
@@ -62,13 +73,9 @@ fn start_invoke_and_stop_run_on_every_shard() {
                     stopped().await;
                     return;
                 }
-                let counters = Sharded::start(move |shard| Counter {
-                    made_on: shard,
-                    hits: Rc::new(Cell::new(0)),
-                    log: Arc::clone(&log),
-                })
-                .await
-                .unwrap();
+                let counters = Sharded::start(move |shard| Counter::new(shard, &log))
+                    .await
+                    .unwrap();
                 assert_eq!(counters.local().made_on, 1);
 
                 for shard in 0..shard_count() {
@@ -139,13 +146,9 @@ fn instances_never_stopped_are_dropped_on_their_shard_at_the_end() {
             let log = Arc::clone(&shared);
             async move {
                 if shard_id() == 0 {
-                    let counters = Sharded::start(move |shard| Counter {
-                        made_on: shard,
-                        hits: Rc::new(Cell::new(0)),
-                        log: Arc::clone(&log),
-                    })
-                    .await
-                    .unwrap();
+                    let counters = Sharded::start(move |shard| Counter::new(shard, &log))
+                        .await
+                        .unwrap();
                     // Wait until the other shard really has its instance before ending.
                     assert_eq!(
                         counters.invoke_on(1, |c| async move { c.made_on }).await,

@@ -304,25 +304,61 @@ where
 /// `WARM_UP` untimed messages, then `MESSAGES` timed `submit_to`s, with up to `WINDOW`
 /// awaiting replies.
 async fn ms_engine_submit_window() -> Duration {
-    ms_engine_submit_messages(WARM_UP).await;
-    ms_engine_submit_messages(MESSAGES).await
+    let run = |messages| {
+        windowed(messages, |i| {
+            let reply = ms_engine::submit_to(1, move || async move { i + 1 });
+            async move { reply.await.unwrap() }
+        })
+    };
+    run(WARM_UP).await;
+    run(MESSAGES).await
 }
 
-async fn ms_engine_submit_messages(messages: u64) -> Duration {
+/// Sends `messages` requests, `request(i)` answering `i + 1`, with up to `WINDOW` awaiting
+/// their answers (a request goes out when `request` is called); returns the time they took.
+async fn windowed<R: std::future::Future<Output = u64>>(
+    messages: u64,
+    mut request: impl FnMut(u64) -> R,
+) -> Duration {
     let start = Instant::now();
     let mut in_flight = VecDeque::with_capacity(WINDOW as usize);
     let mut sum = 0;
     for i in 0..messages {
-        in_flight.push_back(ms_engine::submit_to(1, move || async move { i + 1 }));
+        in_flight.push_back(request(i));
         if in_flight.len() == WINDOW as usize {
-            sum += in_flight.pop_front().unwrap().await.unwrap();
+            sum += in_flight.pop_front().unwrap().await;
         }
     }
-    for reply in in_flight {
-        sum += reply.await.unwrap();
+    for answer in in_flight {
+        sum += answer.await;
     }
     let elapsed = start.elapsed();
     assert_eq!(sum, messages * (messages + 1) / 2);
+    elapsed
+}
+
+/// Sends `messages` fire-and-forget messages (`send`) in rounds of `WINDOW`, each round
+/// closed by `barrier`, which answers how many messages the target has received (at most
+/// two rounds in flight); returns the time they took, checking that every one arrived.
+async fn in_rounds<B: std::future::Future<Output = u64>>(
+    messages: u64,
+    mut send: impl FnMut(),
+    mut barrier: impl FnMut() -> B,
+) -> Duration {
+    let before = barrier().await;
+    let start = Instant::now();
+    let mut previous = None;
+    for _ in 0..messages / WINDOW {
+        for _ in 0..WINDOW {
+            send();
+        }
+        if let Some(previous) = previous.replace(barrier()) {
+            previous.await;
+        }
+    }
+    let received = previous.expect("at least one round").await;
+    let elapsed = start.elapsed();
+    assert_eq!(received - before, messages / WINDOW * WINDOW);
     elapsed
 }
 
@@ -338,29 +374,18 @@ fn bump() {
 /// `WARM_UP` untimed messages, then `MESSAGES` timed `send_to`s in rounds of `WINDOW`, each
 /// round closed by a barrier `submit_to`.
 async fn ms_engine_send_window() -> Duration {
-    ms_engine_send_messages(WARM_UP).await;
-    ms_engine_send_messages(MESSAGES).await
-}
-
-async fn ms_engine_send_messages(messages: u64) -> Duration {
-    let before = ms_engine::submit_to(1, || async { RECEIVED.with(Cell::get) })
-        .await
-        .unwrap();
-    let start = Instant::now();
-    let mut previous = None;
-    for _ in 0..messages / WINDOW {
-        for _ in 0..WINDOW {
-            ms_engine::send_to(1, bump);
-        }
-        let barrier = ms_engine::submit_to(1, || async { RECEIVED.with(Cell::get) });
-        if let Some(previous) = previous.replace(barrier) {
-            previous.await.unwrap();
-        }
-    }
-    let received = previous.expect("at least one round").await.unwrap();
-    let elapsed = start.elapsed();
-    assert_eq!(received - before, messages / WINDOW * WINDOW);
-    elapsed
+    let run = |messages| {
+        in_rounds(
+            messages,
+            || ms_engine::send_to(1, bump),
+            || {
+                let received = ms_engine::submit_to(1, || async { RECEIVED.with(Cell::get) });
+                async move { received.await.unwrap() }
+            },
+        )
+    };
+    run(WARM_UP).await;
+    run(MESSAGES).await
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -399,58 +424,29 @@ fn tokio_request<T: Send + 'static>(
 }
 
 async fn tokio_submit_window(tx: tokio::sync::mpsc::UnboundedSender<Job>) -> Duration {
-    tokio_submit_messages(&tx, WARM_UP).await;
-    tokio_submit_messages(&tx, MESSAGES).await
-}
-
-async fn tokio_submit_messages(
-    tx: &tokio::sync::mpsc::UnboundedSender<Job>,
-    messages: u64,
-) -> Duration {
-    let start = Instant::now();
-    let mut in_flight = VecDeque::with_capacity(WINDOW as usize);
-    let mut sum = 0;
-    for i in 0..messages {
-        in_flight.push_back(tokio_request(tx, move || i + 1));
-        if in_flight.len() == WINDOW as usize {
-            sum += in_flight.pop_front().unwrap().await.unwrap();
-        }
-    }
-    for answer in in_flight {
-        sum += answer.await.unwrap();
-    }
-    let elapsed = start.elapsed();
-    assert_eq!(sum, messages * (messages + 1) / 2);
-    elapsed
+    let run = |messages| {
+        windowed(messages, |i| {
+            let answer = tokio_request(&tx, move || i + 1);
+            async move { answer.await.unwrap() }
+        })
+    };
+    run(WARM_UP).await;
+    run(MESSAGES).await
 }
 
 async fn tokio_send_window(tx: tokio::sync::mpsc::UnboundedSender<Job>) -> Duration {
-    tokio_send_messages(&tx, WARM_UP).await;
-    tokio_send_messages(&tx, MESSAGES).await
-}
-
-async fn tokio_send_messages(
-    tx: &tokio::sync::mpsc::UnboundedSender<Job>,
-    messages: u64,
-) -> Duration {
-    let before = tokio_request(tx, || RECEIVED.with(Cell::get))
-        .await
-        .unwrap();
-    let start = Instant::now();
-    let mut previous = None;
-    for _ in 0..messages / WINDOW {
-        for _ in 0..WINDOW {
-            tx.send(Box::new(bump)).unwrap();
-        }
-        let barrier = tokio_request(tx, || RECEIVED.with(Cell::get));
-        if let Some(previous) = previous.replace(barrier) {
-            previous.await.unwrap();
-        }
-    }
-    let received = previous.expect("at least one round").await.unwrap();
-    let elapsed = start.elapsed();
-    assert_eq!(received - before, messages / WINDOW * WINDOW);
-    elapsed
+    let run = |messages| {
+        in_rounds(
+            messages,
+            || tx.send(Box::new(bump)).unwrap(),
+            || {
+                let received = tokio_request(&tx, || RECEIVED.with(Cell::get));
+                async move { received.await.unwrap() }
+            },
+        )
+    };
+    run(WARM_UP).await;
+    run(MESSAGES).await
 }
 
 fn throughput(c: &mut Criterion) {

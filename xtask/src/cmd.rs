@@ -26,6 +26,15 @@ pub(crate) fn cargo(args: &[&str]) -> Cmd {
     program(&cargo, args)
 }
 
+/// Builds `targets` (cargo's package and target flags) with the `perf` profile, the one the
+/// benchmarks measure, and returns the folder the binaries land in.
+pub(crate) fn build_perf(targets: &[&str]) -> Result<PathBuf, String> {
+    let mut args = vec!["build", "--profile", "perf"];
+    args.extend_from_slice(targets);
+    cargo(&args).run()?;
+    Ok(root().join("target/perf"))
+}
+
 /// `PROGRAM ARGS`.
 pub(crate) fn program(program: &str, args: &[&str]) -> Cmd {
     let mut inner = Command::new(program);

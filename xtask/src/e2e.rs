@@ -81,18 +81,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
     let started = Instant::now();
     let (rounds, seconds, warmup) = if quick { (2, 2.0, 0.5) } else { (5, 5.0, 1.0) };
     eprintln!("xtask: building the servers and the load generator (profile perf)");
-    cmd::cargo(&[
-        "build",
-        "--profile",
-        "perf",
-        "-p",
-        "ms-examples",
-        "-p",
-        "ms-benches",
-        "--bins",
-    ])
-    .run()?;
-    let bin = cmd::root().join("target/perf");
+    let bin = cmd::build_perf(&["-p", "ms-examples", "-p", "ms-benches", "--bins"])?;
     let (server_cpu, load_cpu) = server_and_load_cpus("the end-to-end benchmark")?;
     eprintln!(
         "xtask: servers pinned to CPU {server_cpu}, loadgen to CPU {load_cpu}; {rounds} rounds \

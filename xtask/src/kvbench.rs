@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::cmd;
@@ -19,8 +20,9 @@ struct Server {
 }
 
 impl Server {
-    fn kv(cpus: &str, shards: usize) -> Result<Server, String> {
-        let mut command = Command::new(cmd::root().join("target/perf/kv"));
+    /// The kv server in `bin`, `shards` shards on `cpus`.
+    fn kv(bin: &Path, cpus: &str, shards: usize) -> Result<Server, String> {
+        let mut command = Command::new(bin.join("kv"));
         command.args([
             "--port",
             "0",
@@ -130,16 +132,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
             ));
         }
     }
-    cmd::cargo(&[
-        "build",
-        "--profile",
-        "perf",
-        "-p",
-        "ms-examples",
-        "--bin",
-        "kv",
-    ])
-    .run()?;
+    let bin = cmd::build_perf(&["-p", "ms-examples", "--bin", "kv"])?;
     let (server_cpu, load_cpu) = server_and_load_cpus("the kv benchmark")?;
     let (rounds, requests) = if quick { (2, 100_000) } else { (5, 400_000) };
     // results[pipelined][server] = rounds of (rates, cpu per op)
@@ -149,7 +142,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
         for round in 0..rounds {
             for (s, name) in SERVERS.iter().enumerate() {
                 let server = if s == 0 {
-                    Server::kv(&server_cpu.to_string(), 1)?
+                    Server::kv(&bin, &server_cpu.to_string(), 1)?
                 } else {
                     Server::redis(server_cpu)?
                 };
@@ -166,7 +159,7 @@ pub(crate) fn run(quick: bool) -> Result<(), String> {
         }
     }
     // A 2-shard kv, both cores (load shares them): the cross-shard share.
-    let two = Server::kv(&format!("{server_cpu},{load_cpu}"), 2)?;
+    let two = Server::kv(&bin, &format!("{server_cpu},{load_cpu}"), 2)?;
     let (two_rates, _) = two.load(load_cpu, requests, 1)?;
     let info = two.info();
     let field = |key: &str| -> f64 {

@@ -316,6 +316,30 @@ fn round_trip(c: &mut Criterion) {
             )
         })
     });
+    group.bench_function("ms_spsc_stamped_56_byte_messages", |b| {
+        b.iter_custom(|iters| {
+            two_cores(
+                iters,
+                || {
+                    let (tx1, rx1) = ms_spsc::stamped::channel::<[u64; 7]>(CAPACITY);
+                    let (tx2, rx2) = ms_spsc::stamped::channel::<[u64; 7]>(CAPACITY);
+                    ((rx1, tx2), (tx1, rx2))
+                },
+                |(rx, tx)| {
+                    pong(
+                        |v| tx.try_push([v; 7]).is_ok(),
+                        || rx.try_pop().ok().map(|m| m[0]),
+                    )
+                },
+                |(tx, rx)| {
+                    ping(
+                        |v| tx.try_push([v; 7]).is_ok(),
+                        || rx.try_pop().ok().map(|m| m[0]),
+                    )
+                },
+            )
+        })
+    });
     group.bench_function("rtrb", |b| {
         b.iter_custom(|iters| {
             two_cores(

@@ -17,8 +17,8 @@
 //! then the caller looks at its lanes once more and, if anything came, [`unpark`]s and runs it
 //! instead of waiting.
 //!
-//! The fences make this Dekker's handshake: of "sender pushes (stores a lane's tail), then
-//! loads `parked`" and "poller stores `parked`, then loads the lanes' tails", at least one
+//! The fences make this Dekker's handshake: of "sender pushes (stores a slot's stamp), then
+//! loads `parked`" and "poller stores `parked`, then loads the lanes' next stamps", at least one
 //! load sees the other side's store. So either the poller sees the message and runs it, or the
 //! sender sees the poller parked and wakes it: a message sent as the poller parks is never
 //! stranded. (loom models `fence(SeqCst)` but not SeqCst loads and stores, hence explicit
@@ -117,7 +117,7 @@ impl fmt::Debug for Doorbell {
 #[cfg(all(test, loom))]
 mod loom_models {
     //! Every interleaving (up to `LOOM_MAX_PREEMPTIONS` preemptions, default 3) of senders
-    //! pushing into real ms-spsc lanes (built against loom) and ringing, against a poller that
+    //! pushing into real ms-spsc stamped lanes (the mesh's, built against loom) and ringing, against a poller that
     //! drains its lanes, parks, looks again, and waits until its waker is woken. A lost wake-up leaves the poller
     //! spinning in its wait forever, which loom reports as a model that never ends.
 
@@ -125,7 +125,7 @@ mod loom_models {
     use loom::sync::Arc;
     use loom::sync::atomic::AtomicUsize;
     use loom::thread;
-    use ms_spsc::{Consumer, Producer};
+    use ms_spsc::stamped::{self, Consumer, Producer};
 
     /// A waker that counts its wakes (a read-modify-write, like the reactor's real foreign
     /// wake; loom orders a plain store against the poller's swaps only partially).
@@ -183,7 +183,7 @@ mod loom_models {
     fn no_lost_wakeup_when_the_poller_parks() {
         model(|| {
             let doorbell = Arc::new(Doorbell::new());
-            let (mut tx, rx) = ms_spsc::channel(2);
+            let (mut tx, rx) = stamped::channel(2);
             let sender = {
                 let doorbell = Arc::clone(&doorbell);
                 thread::spawn(move || send(&doorbell, &mut tx, &[7]))
@@ -197,7 +197,7 @@ mod loom_models {
     fn one_ring_covers_a_batch_of_sends() {
         model(|| {
             let doorbell = Arc::new(Doorbell::new());
-            let (mut tx, rx) = ms_spsc::channel(2);
+            let (mut tx, rx) = stamped::channel(2);
             let sender = {
                 let doorbell = Arc::clone(&doorbell);
                 thread::spawn(move || send(&doorbell, &mut tx, &[1, 2]))
@@ -215,7 +215,7 @@ mod loom_models {
             let senders: Vec<_> = [1, 2]
                 .into_iter()
                 .map(|message| {
-                    let (mut tx, rx) = ms_spsc::channel(1);
+                    let (mut tx, rx) = stamped::channel(1);
                     lanes.push(rx);
                     let doorbell = Arc::clone(&doorbell);
                     thread::spawn(move || send(&doorbell, &mut tx, &[message]))

@@ -8,9 +8,11 @@
 //!
 //! # Safety
 //!
-//! `storage` holds a live `F` (inline) or a `Box<F>` (boxed), for the `F` that `call` and
-//! `drop` were instantiated for, until one of them consumes it; `drop` is then replaced by a
-//! no-op.
+//! `storage` holds a live `F` (inline) or a `Box<F>` (boxed), for the `F` that `op` was
+//! instantiated for, until `op` runs or drops it; `op` is then replaced by a no-op.
+//!
+//! A job is 56 bytes, so that in a [stamped](ms_spsc::stamped) lane it shares one cache line
+//! with its slot's stamp: a message crosses from core to core as one line.
 
 use std::mem::MaybeUninit;
 
@@ -21,16 +23,15 @@ pub(crate) const INLINE_BYTES: usize = INLINE_WORDS * size_of::<usize>();
 
 type Storage = MaybeUninit<[usize; INLINE_WORDS]>;
 
-/// See the module docs. One cache line: a lane slot never straddles two.
-#[repr(C, align(64))]
+/// See the module docs.
+#[repr(C)]
 pub(crate) struct Job {
     storage: Storage,
-    call: unsafe fn(*mut Storage),
-    /// Drops the closure; a no-op once `call` has consumed it.
-    drop: unsafe fn(*mut Storage),
+    /// Runs (`true`) or drops (`false`) the closure; a no-op once it has run.
+    op: unsafe fn(*mut Storage, bool),
 }
 
-const _: () = assert!(size_of::<Job>() == 64);
+const _: () = assert!(size_of::<Job>() == 56);
 
 // SAFETY: a `Job` is made only from a `Send` closure (`Job::new`), and it owns nothing else.
 unsafe impl Send for Job {}
@@ -44,16 +45,14 @@ impl Job {
             unsafe { storage.as_mut_ptr().cast::<F>().write(f) };
             Job {
                 storage,
-                call: call_inline::<F>,
-                drop: drop_inline::<F>,
+                op: op_inline::<F>,
             }
         } else {
             // SAFETY: a `Box` is one word.
             unsafe { storage.as_mut_ptr().cast::<Box<F>>().write(Box::new(f)) };
             Job {
                 storage,
-                call: call_inline::<Box<F>>,
-                drop: drop_inline::<Box<F>>,
+                op: op_inline::<Box<F>>,
             }
         }
     }
@@ -61,18 +60,18 @@ impl Job {
     /// Runs the closure.
     pub(crate) fn run(mut self) {
         // Before the call: if the closure panics, it has already been moved out.
-        self.drop = consumed;
-        // SAFETY: the storage holds the closure `call` was made for (module Safety), and the
-        // no-op `drop` keeps `Drop` from touching it again.
-        unsafe { (self.call)(&raw mut self.storage) };
+        let op = std::mem::replace(&mut self.op, consumed);
+        // SAFETY: the storage holds the closure `op` was made for (module Safety), and the
+        // no-op left in its place keeps `Drop` from touching it again.
+        unsafe { op(&raw mut self.storage, true) };
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
         // SAFETY: unless `run` replaced it with the no-op, the storage still holds the closure
-        // `drop` was made for; it is dropped once.
-        unsafe { (self.drop)(&raw mut self.storage) };
+        // `op` was made for; it is dropped once.
+        unsafe { (self.op)(&raw mut self.storage, false) };
     }
 }
 
@@ -89,22 +88,19 @@ const fn fits<F>() -> bool {
 /// # Safety
 ///
 /// `storage` holds a live `F`, used never again.
-unsafe fn call_inline<F: FnOnce()>(storage: *mut Storage) {
-    // SAFETY: the caller's contract; the value is moved out once.
-    let f = unsafe { storage.cast::<F>().read() };
-    f();
+unsafe fn op_inline<F: FnOnce()>(storage: *mut Storage, run: bool) {
+    // SAFETY: the caller's contract; the value is moved out or dropped once.
+    unsafe {
+        if run {
+            storage.cast::<F>().read()();
+        } else {
+            storage.cast::<F>().drop_in_place();
+        }
+    }
 }
 
-/// The `drop` of a job whose closure `call` consumed.
-unsafe fn consumed(_: *mut Storage) {}
-
-/// # Safety
-///
-/// `storage` holds a live `F`, used never again.
-unsafe fn drop_inline<F>(storage: *mut Storage) {
-    // SAFETY: the caller's contract.
-    unsafe { storage.cast::<F>().drop_in_place() };
-}
+/// The `op` of a job whose closure has run.
+unsafe fn consumed(_: *mut Storage, _: bool) {}
 
 #[cfg(all(test, not(loom)))]
 mod tests {

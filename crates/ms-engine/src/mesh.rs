@@ -1,5 +1,9 @@
 //! The SMP mesh: one ms-spsc lane per ordered pair of shards, the only road between cores.
 //!
+//! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes) shares its slot's cache line
+//! with the stamp that says it is there, so a message crosses from core to core as one line,
+//! and a polling shard waits on the one line the next message will land in.
+//!
 //! # Protocol
 //!
 //! A message is a job (a `Send` closure) that runs on the target shard. Each shard owns the
@@ -13,15 +17,13 @@
 //!   shard's queue for the target (unbounded, per target), so a sender never blocks, even to
 //!   send a reply while its lanes are full: no cross-shard deadlock (a reply does queue behind
 //!   the requests already sent, in order). The target is marked *dirty*.
-//! - **Publish** (batching): the poller moves each dirty target's queue into its lane with one
-//!   publication of the lane's tail for the batch (`push_iter`), at the end of each round of
-//!   jobs (so after the shard's tasks have run, in the same reactor turn). A target that polls
-//!   its lanes eagerly then takes the batch at once instead of racing the sender for each
-//!   slot's cache line. What does not fit stays queued (`lane_full` counts it once).
+//! - **Publish** (batching): the poller moves each dirty target's queue into its lane
+//!   (`push_iter`) at the end of each round of jobs (so after the shard's tasks have run, in
+//!   the same reactor turn). What does not fit stays queued (`lane_full` counts it once).
 //! - **Ring**: after publishing, the dirty targets are rung: one `fence(SeqCst)` for the
 //!   batch, then a wake only for a target whose poller is parked (see
-//!   [`doorbell`](crate::doorbell)). 1024 sends in a row cost one tail publication, one fence
-//!   and at most one wake per target.
+//!   [`doorbell`](crate::doorbell)). 1024 sends in a row cost one fence and at most one wake
+//!   per target.
 //! - **Poll**: run the jobs of every lane (at most `JOB_BUDGET` per poll); flush backlogs;
 //!   ring. A shard that is awake or busy-polling sees a message as soon as it lands, with no
 //!   wake at all. Before the reactor sleeps (`try_sleep`): ring, park (`parked = true`,
@@ -49,7 +51,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ms_reactor::panic_message;
-use ms_spsc::{CachePadded, Consumer, Producer};
+use ms_spsc::CachePadded;
+use ms_spsc::stamped::{Consumer, Producer};
 
 use crate::doorbell::{Doorbell, ring_all};
 use crate::stats::MeshStats;
@@ -89,7 +92,7 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
     for from in 0..count {
         for to in 0..count {
             if from != to {
-                let (tx, rx) = ms_spsc::channel(LANE_CAPACITY);
+                let (tx, rx) = ms_spsc::stamped::channel(LANE_CAPACITY);
                 *ends[from].outgoing[to] = Some(tx);
                 ends[to].incoming.push(CachePadded::new(rx));
             }
@@ -272,8 +275,6 @@ impl Local {
             return false;
         };
         let backlog = &mut self.backlog[to];
-        // One publication of the lane's tail for the whole batch: the target then takes the
-        // batch at once, instead of racing the sender for every slot's cache line.
         let pushed = lane.push_iter(&mut std::iter::from_fn(|| backlog.pop_front()));
         let left = backlog.len();
         let counted = self.waiting[to].saturating_sub(pushed);
@@ -390,19 +391,19 @@ fn run_jobs(
     *first = (start + 1) % count;
     let (before, after) = lanes.split_at_mut(start);
     for lane in after.iter_mut().chain(before.iter_mut()) {
-        // Slots are freed once, when the drain ends. Jobs run without any borrow held: they
-        // may send, spawn, or drop values that send.
-        let jobs = lane.drain().take(*budget);
-        if jobs.len() == 0 {
+        let ready = lane.ready(*budget);
+        if ready == 0 {
             continue;
         }
-        // Counted before they run, so a job that reads the counters sees itself.
-        count_received(jobs.len());
-        for job in jobs {
+        // Counted before they run, so a job that reads the counters sees itself. Jobs run
+        // without any borrow held: they may send, spawn, or drop values that send.
+        count_received(ready);
+        for _ in 0..ready {
+            let job = lane.try_pop().expect("counted ready");
             run_job(job);
-            ran += 1;
-            *budget -= 1;
         }
+        ran += ready;
+        *budget -= ready;
     }
     ran
 }

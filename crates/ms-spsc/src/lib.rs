@@ -44,6 +44,8 @@
 //!   [`pop_slice`](Consumer::pop_slice), [`drain`](Consumer::drain) (a [`Drain`]).
 //! - [`PushError`], [`PopError`]: what a full or empty queue answers; no value is ever lost.
 //! - [`CachePadded`]: keeps a value alone on its cache line.
+//! - [`stamped`]: a queue whose slots carry their own readiness, for line-sized messages sent
+//!   one at a time: one cache line crosses per item instead of two.
 //!
 //! # Capacity
 //!
@@ -62,6 +64,7 @@ mod consumer;
 mod error;
 mod producer;
 mod ring;
+pub mod stamped;
 mod sync;
 
 pub use cache_padded::CachePadded;

@@ -58,13 +58,7 @@ impl<T> Ring<T> {
     /// If the rounded capacity overflows `usize`.
     #[track_caller]
     pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = if capacity == 0 {
-            0
-        } else {
-            capacity
-                .checked_next_power_of_two()
-                .expect("spsc capacity overflows usize")
-        };
+        let capacity = round_capacity(capacity);
         let slots = (0..capacity)
             .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
             .collect();
@@ -191,6 +185,43 @@ impl<T> Ring<T> {
             unsafe { (*slot).assume_init_ref() }
         })
     }
+}
+
+/// `capacity` rounded up to a power of two (zero stays zero).
+///
+/// # Panics
+///
+/// If the rounded capacity overflows `usize`.
+#[track_caller]
+pub(crate) fn round_capacity(capacity: usize) -> usize {
+    if capacity == 0 {
+        0
+    } else {
+        capacity
+            .checked_next_power_of_two()
+            .expect("spsc capacity overflows usize")
+    }
+}
+
+/// The producer's free slots, at least `wanted` if there are: from its cached copy of the
+/// consumer's `head`, reloaded (Acquire) only when the cache says fewer than `wanted`.
+///
+/// The Acquire load pairs with the consumer's Release store of `head`, so its reads of the
+/// freed slots happened-before the producer's writes into them.
+#[inline]
+pub(crate) fn free_slots(
+    capacity: usize,
+    tail: usize,
+    cached_head: &mut usize,
+    head: &AtomicUsize,
+    wanted: usize,
+) -> usize {
+    let free = capacity - tail.wrapping_sub(*cached_head);
+    if free >= wanted {
+        return free;
+    }
+    *cached_head = head.load(Ordering::Acquire);
+    capacity - tail.wrapping_sub(*cached_head)
 }
 
 /// Copies `src` into the vacant `slots` (same length).

@@ -13,13 +13,64 @@ use std::sync::Arc as StdArc;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
 
 use loom::thread;
-use ms_spsc::{Consumer, Producer, channel};
+use ms_spsc::{Consumer, PopError, Producer, PushError, channel, stamped};
+
+/// The sending half of either queue.
+trait Send32 {
+    fn push(&mut self, item: u32) -> Result<(), PushError<u32>>;
+}
+
+/// The receiving half of either queue.
+trait Receive32 {
+    fn pop(&mut self) -> Result<u32, PopError>;
+    /// Takes every item ready now.
+    fn take_ready(&mut self) -> Vec<u32>;
+    fn abandoned(&self) -> bool;
+}
+
+impl Send32 for Producer<u32> {
+    fn push(&mut self, item: u32) -> Result<(), PushError<u32>> {
+        self.try_push(item)
+    }
+}
+
+impl Send32 for stamped::Producer<u32> {
+    fn push(&mut self, item: u32) -> Result<(), PushError<u32>> {
+        self.try_push(item)
+    }
+}
+
+impl Receive32 for Consumer<u32> {
+    fn pop(&mut self) -> Result<u32, PopError> {
+        self.try_pop()
+    }
+    fn take_ready(&mut self) -> Vec<u32> {
+        self.drain().collect()
+    }
+    fn abandoned(&self) -> bool {
+        self.is_abandoned()
+    }
+}
+
+impl Receive32 for stamped::Consumer<u32> {
+    fn pop(&mut self) -> Result<u32, PopError> {
+        self.try_pop()
+    }
+    fn take_ready(&mut self) -> Vec<u32> {
+        (0..self.ready(usize::MAX))
+            .map(|_| self.try_pop().expect("counted ready"))
+            .collect()
+    }
+    fn abandoned(&self) -> bool {
+        self.is_abandoned()
+    }
+}
 
 /// Pushes each of `items`, yielding to the other thread while the queue is full.
-fn push_all(tx: &mut Producer<u32>, items: impl IntoIterator<Item = u32>) {
+fn push_all(tx: &mut impl Send32, items: impl IntoIterator<Item = u32>) {
     for item in items {
         let mut item = item;
-        while let Err(full) = tx.try_push(item) {
+        while let Err(full) = tx.push(item) {
             item = full.into_inner();
             thread::yield_now();
         }
@@ -27,10 +78,10 @@ fn push_all(tx: &mut Producer<u32>, items: impl IntoIterator<Item = u32>) {
 }
 
 /// Pops `n` items, yielding while the queue is empty.
-fn pop_n(rx: &mut Consumer<u32>, n: usize) -> Vec<u32> {
+fn pop_n(rx: &mut impl Receive32, n: usize) -> Vec<u32> {
     let mut got = Vec::with_capacity(n);
     while got.len() < n {
-        match rx.try_pop() {
+        match rx.pop() {
             Ok(v) => got.push(v),
             Err(_) => thread::yield_now(),
         }
@@ -105,25 +156,52 @@ impl Drop for Tracked {
     }
 }
 
+/// A producer thread pushes two tracked items (what fits) and drops its half while this thread
+/// pops one and drops the other half: whichever side drops last frees what is still queued,
+/// each item exactly once.
+fn queued_items_drop_exactly_once_in<P: Send + 'static, C>(
+    (mut tx, mut rx): (P, C),
+    push: fn(&mut P, Tracked) -> bool,
+    pop: fn(&mut C),
+) {
+    let live = StdArc::new(StdAtomicUsize::new(0));
+    let for_producer = StdArc::clone(&live);
+    let producer = thread::spawn(move || {
+        for _ in 0..2 {
+            if !push(&mut tx, Tracked::new(&for_producer)) {
+                break;
+            }
+        }
+    });
+    pop(&mut rx);
+    drop(rx);
+    producer.join().unwrap();
+    assert_eq!(live.load(Relaxed), 0, "an item leaked or was dropped twice");
+}
+
 #[test]
 fn queued_items_drop_exactly_once() {
     loom::model(|| {
-        let live = StdArc::new(StdAtomicUsize::new(0));
-        let (mut tx, mut rx) = channel::<Tracked>(2);
-        let for_producer = StdArc::clone(&live);
-        let producer = thread::spawn(move || {
-            // Whichever side drops last frees what is still queued.
-            for _ in 0..2 {
-                if tx.try_push(Tracked::new(&for_producer)).is_err() {
-                    break;
-                }
-            }
-        });
-        let _ = rx.try_pop();
-        drop(rx);
-        producer.join().unwrap();
-        assert_eq!(live.load(Relaxed), 0, "an item leaked or was dropped twice");
+        queued_items_drop_exactly_once_in(
+            channel::<Tracked>(2),
+            |tx, item| tx.try_push(item).is_ok(),
+            |rx| drop(rx.try_pop()),
+        );
     });
+}
+
+/// Once `rx` sees its producer gone, the items still queued are all there is: takes items
+/// until then and returns them.
+fn take_until_abandoned(rx: &mut impl Receive32) -> Vec<u32> {
+    let mut got = Vec::new();
+    loop {
+        let finished = rx.abandoned();
+        got.extend(rx.take_ready());
+        if finished {
+            return got;
+        }
+        thread::yield_now();
+    }
 }
 
 #[test]
@@ -131,17 +209,7 @@ fn abandonment_is_seen_after_every_item() {
     loom::model(|| {
         let (mut tx, mut rx) = channel::<u32>(2);
         let producer = thread::spawn(move || push_all(&mut tx, [1, 2]));
-        let mut got = Vec::new();
-        loop {
-            // Once the flag is seen, the items still queued are all there is.
-            let finished = rx.is_abandoned();
-            got.extend(rx.drain());
-            if finished {
-                break;
-            }
-            thread::yield_now();
-        }
-        assert_eq!(got, [1, 2]);
+        assert_eq!(take_until_abandoned(&mut rx), [1, 2]);
         producer.join().unwrap();
     });
 }
@@ -153,5 +221,72 @@ fn producer_sees_consumer_abandon() {
         let consumer = thread::spawn(move || drop(rx));
         consumer.join().unwrap();
         assert!(tx.is_abandoned());
+    });
+}
+
+// ===== the stamped queue =====
+
+#[test]
+fn stamped_fifo_without_loss_or_duplicates() {
+    loom::model(|| {
+        let (mut tx, mut rx) = stamped::channel::<u32>(2);
+        let producer = thread::spawn(move || push_all(&mut tx, [1, 2, 3]));
+        assert_eq!(pop_n(&mut rx, 3), [1, 2, 3]);
+        producer.join().unwrap();
+        assert!(rx.is_empty());
+    });
+}
+
+#[test]
+fn stamped_slot_reuse_never_reads_a_stale_item() {
+    // One slot, reused every push: a stamp from the lap before must never pass for the next.
+    loom::model(|| {
+        let (mut tx, mut rx) = stamped::channel::<u32>(1);
+        let producer = thread::spawn(move || {
+            let mut iter = [10, 20, 30].into_iter().peekable();
+            while iter.peek().is_some() {
+                if tx.push_iter(iter.by_ref()) == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        assert_eq!(pop_n(&mut rx, 3), [10, 20, 30]);
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn stamped_ready_counts_only_what_can_be_popped() {
+    loom::model(|| {
+        let (mut tx, mut rx) = stamped::channel::<u32>(2);
+        let producer = thread::spawn(move || push_all(&mut tx, [1, 2]));
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.extend(rx.take_ready());
+            thread::yield_now();
+        }
+        assert_eq!(got, [1, 2]);
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn stamped_queued_items_drop_exactly_once() {
+    loom::model(|| {
+        queued_items_drop_exactly_once_in(
+            stamped::channel::<Tracked>(2),
+            |tx, item| tx.try_push(item).is_ok(),
+            |rx| drop(rx.try_pop()),
+        );
+    });
+}
+
+#[test]
+fn stamped_abandonment_is_seen_after_every_item() {
+    loom::model(|| {
+        let (mut tx, mut rx) = stamped::channel::<u32>(2);
+        let producer = thread::spawn(move || push_all(&mut tx, [1, 2]));
+        assert_eq!(take_until_abandoned(&mut rx), [1, 2]);
+        producer.join().unwrap();
     });
 }

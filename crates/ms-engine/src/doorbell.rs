@@ -117,9 +117,10 @@ impl fmt::Debug for Doorbell {
 #[cfg(all(test, loom))]
 mod loom_models {
     //! Every interleaving (up to `LOOM_MAX_PREEMPTIONS` preemptions, default 3) of senders
-    //! pushing into real ms-spsc stamped lanes (the mesh's, built against loom) and ringing, against a poller that
-    //! drains its lanes, parks, looks again, and waits until its waker is woken. A lost wake-up leaves the poller
-    //! spinning in its wait forever, which loom reports as a model that never ends.
+    //! pushing into real ms-spsc stamped lanes (the mesh's, built against loom) and ringing,
+    //! against a poller that drains its lanes, parks, looks again, and waits until its waker is
+    //! woken. A lost wake-up leaves the poller spinning in its wait forever, which loom reports
+    //! as a model that never ends.
 
     use super::*;
     use loom::sync::Arc;

@@ -11,7 +11,7 @@
 //! `storage` holds a live `F` (inline) or a `Box<F>` (boxed), for the `F` that `op` was
 //! instantiated for, until `op` runs or drops it; `op` is then replaced by a no-op.
 //!
-//! A job is 56 bytes, so that in a [stamped](ms_spsc::stamped) lane it shares one cache line
+//! A job is seven words (56 bytes on 64-bit targets), so that in a [stamped](ms_spsc::stamped) lane it shares one cache line
 //! with its slot's stamp: a message crosses from core to core as one line.
 
 use std::mem::MaybeUninit;
@@ -31,7 +31,8 @@ pub(crate) struct Job {
     op: unsafe fn(*mut Storage, bool),
 }
 
-const _: () = assert!(size_of::<Job>() == 56);
+// Seven words (56 bytes on 64-bit targets): a stamped lane slot's line, less its stamp.
+const _: () = assert!(size_of::<Job>() == 7 * size_of::<usize>());
 
 // SAFETY: a `Job` is made only from a `Send` closure (`Job::new`), and it owns nothing else.
 unsafe impl Send for Job {}

@@ -1,6 +1,6 @@
 //! The SMP mesh: one ms-spsc lane per ordered pair of shards, the only road between cores.
 //!
-//! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes) shares its slot's cache line
+//! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes on 64-bit targets) shares its slot's cache line
 //! with the stamp that says it is there, so a message crosses from core to core as one line,
 //! and a polling shard waits on the one line the next message will land in.
 //!
@@ -243,7 +243,8 @@ pub(crate) fn stats() -> MeshStats {
 }
 
 impl Local {
-    /// Queues `job` for `to`; the poller publishes it with the rest of the batch.
+    /// Sends `job` to `to`: straight into the lane if it is the first since the last ring,
+    /// else queued for the poller to publish with the rest of the batch.
     fn push(&mut self, to: usize, job: Job) {
         let lane = self.outgoing[to].as_mut().expect("no lane to self");
         self.stats.sent += 1;

@@ -83,7 +83,8 @@ impl<T> Drop for Ring<T> {
             return;
         }
         // Both handles are gone; the `Arc` drop that got us here synchronized with their last
-        // stores, so relaxed loads (inside `holds`) see everything.
+        // stores, so these loads see everything. The loop ends within a lap: slot `tail` holds
+        // `tail - capacity + 1`, not `tail + 1`.
         let mut index = self.head.load(Ordering::Relaxed);
         while self.holds(index) {
             self.slot(index).value.with_mut(|value| {
@@ -241,8 +242,8 @@ impl<T> Consumer<T> {
         self.ring.slots.is_empty() || !self.ring.holds(self.head)
     }
 
-    /// The number of items ready to pop, counting at most `max` (one stamp load per item, and
-    /// one more for the slot after the last).
+    /// The number of items ready to pop, counting at most `max` (one stamp load per item
+    /// counted, and one for the slot after them unless `max` was reached).
     pub fn ready(&self, max: usize) -> usize {
         if self.ring.slots.is_empty() {
             return 0;
@@ -280,7 +281,8 @@ impl<T> Consumer<T> {
         self.ring.slots.len()
     }
 
-    /// Whether the producer has been dropped (once empty, nothing more will come).
+    /// Whether the producer has been dropped. If this says so and the queue is empty *after*
+    /// it, nothing more will come (checked in the other order, a last item may be missed).
     pub fn is_abandoned(&self) -> bool {
         self.ring.abandoned.load(Ordering::Acquire)
     }
@@ -312,6 +314,7 @@ mod tests {
     assert_not_impl_any!(Producer<u8>: Sync, Clone);
     assert_not_impl_any!(Consumer<u8>: Sync, Clone);
     assert_not_impl_any!(Producer<std::rc::Rc<u8>>: Send);
+    assert_not_impl_any!(Consumer<std::rc::Rc<u8>>: Send);
 
     #[test]
     fn an_item_of_56_bytes_shares_its_line_with_its_stamp() {
@@ -335,9 +338,18 @@ mod tests {
         for i in 0..100 {
             tx.try_push(i).unwrap();
             tx.try_push(i + 1000).unwrap();
+            assert_eq!(rx.ready(usize::MAX), 2);
             assert_eq!(rx.try_pop(), Ok(i));
             assert_eq!(rx.try_pop(), Ok(i + 1000));
             assert!(rx.is_empty());
         }
+        // Full across the wrap: four ready, a fifth refused.
+        assert_eq!(tx.push_iter(0..10), 4);
+        assert_eq!(rx.ready(usize::MAX), 4);
+        assert_eq!(tx.try_push(9), Err(PushError::Full(9)));
+        assert_eq!(
+            (0..4).map(|_| rx.try_pop().unwrap()).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
     }
 }

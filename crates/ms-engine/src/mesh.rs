@@ -189,7 +189,6 @@ pub(crate) fn send(to: usize, job: Job) {
         let mut local = l.borrow_mut();
         let local = local.as_mut().expect("the mesh runs on engine shards only");
         local.push(to, job);
-        local.mark(to);
     });
 }
 
@@ -219,7 +218,6 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
         }
         let job = Job::new(f.take()?);
         local.push(to, job);
-        local.mark(to);
         Some(())
     });
     match pushed {
@@ -244,20 +242,23 @@ pub(crate) fn stats() -> MeshStats {
 
 impl Local {
     /// Sends `job` to `to`: straight into the lane if it is the first since the last ring,
-    /// else queued for the poller to publish with the rest of the batch.
+    /// else queued for the poller to publish with the rest of the batch. Either way, `to` is
+    /// marked to be rung.
     fn push(&mut self, to: usize, job: Job) {
-        let lane = self.outgoing[to].as_mut().expect("no lane to self");
         self.stats.sent += 1;
         // The first message to a target in a batch goes out at once (a lone request or reply
         // is not held until the end of the turn); the rest of the batch waits to be published
         // together.
-        let job = if self.dirty[to] || !self.backlog[to].is_empty() {
-            job
-        } else {
+        let first = !self.dirty[to] && self.backlog[to].is_empty();
+        self.mark(to);
+        let job = if first {
+            let lane = self.outgoing[to].as_mut().expect("no lane to self");
             match lane.try_push(job) {
                 Ok(()) => return,
                 Err(full) => full.into_inner(),
             }
+        } else {
+            job
         };
         self.backlog[to].push_back(job);
     }
@@ -291,10 +292,7 @@ impl Local {
         for to in 0..self.backlog.len() {
             if !self.backlog[to].is_empty() {
                 remaining |= self.flush(to);
-                if !self.dirty[to] {
-                    self.dirty[to] = true;
-                    self.to_ring.push(to);
-                }
+                self.mark(to);
             }
         }
         remaining

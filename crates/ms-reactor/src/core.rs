@@ -447,8 +447,12 @@ impl Core {
         waker::waker(Key::new(self.id, LOOP_SLOT, 0))
     }
 
-    /// Runs `f` on every poller (pollers added meanwhile join the list after it).
-    fn with_pollers<R>(&self, f: impl FnOnce(&mut [Box<dyn Poller>]) -> R) -> R {
+    /// Runs `f` on every poller (pollers added meanwhile join the list after it); `none`
+    /// without a poller (then nothing is borrowed mutably).
+    fn with_pollers<R>(&self, none: R, f: impl FnOnce(&mut [Box<dyn Poller>]) -> R) -> R {
+        if self.pollers.borrow().is_empty() {
+            return none;
+        }
         let mut pollers = self.pollers.borrow_mut();
         let result = f(&mut pollers);
         let mut added = self.added_pollers.borrow_mut();
@@ -460,10 +464,7 @@ impl Core {
 
     /// Polls every poller once; returns whether any found work.
     fn run_pollers(&self) -> bool {
-        if self.pollers.borrow().is_empty() {
-            return false;
-        }
-        self.with_pollers(|pollers| {
+        self.with_pollers(false, |pollers| {
             pollers
                 .iter_mut()
                 .fold(false, |busy, poller| poller.poll() | busy)
@@ -473,10 +474,7 @@ impl Core {
     /// Asks every poller whether the loop may sleep: `None` if one refused (those asked before
     /// it were told [`Poller::woke`]), else the earliest deadline any of them set.
     fn pollers_try_sleep(&self) -> Option<Option<Instant>> {
-        if self.pollers.borrow().is_empty() {
-            return Some(None);
-        }
-        self.with_pollers(|pollers| {
+        self.with_pollers(Some(None), |pollers| {
             let mut deadline: Option<Instant> = None;
             for (asked, poller) in pollers.iter_mut().enumerate() {
                 match poller.try_sleep() {
@@ -495,10 +493,9 @@ impl Core {
     /// The latest instant until which a poller wants the loop to keep polling (see
     /// [`Poller::busy_until`]), if any does.
     fn pollers_busy_until(&self, now: Instant) -> Option<Instant> {
-        if self.pollers.borrow().is_empty() {
-            return None;
-        }
-        self.with_pollers(|pollers| pollers.iter_mut().filter_map(|p| p.busy_until(now)).max())
+        self.with_pollers(None, |pollers| {
+            pollers.iter_mut().filter_map(|p| p.busy_until(now)).max()
+        })
     }
 
     /// Until when to busy-poll from `now`: the reactor's own window (`busy_poll`, if `own`)
@@ -516,9 +513,7 @@ impl Core {
 
     /// Tells every poller the loop runs again.
     fn pollers_woke(&self) {
-        if !self.pollers.borrow().is_empty() {
-            self.with_pollers(|pollers| pollers.iter_mut().for_each(|p| p.woke()));
-        }
+        self.with_pollers((), |pollers| pollers.iter_mut().for_each(|p| p.woke()));
     }
 
     /// Once a period, gives back the pool's empty chunks that the period did not need.

@@ -11,8 +11,9 @@
 //! `storage` holds a live `F` (inline) or a `Box<F>` (boxed), for the `F` that `op` was
 //! instantiated for, until `op` runs or drops it; `op` is then replaced by a no-op.
 //!
-//! A job is seven words (56 bytes on 64-bit targets), so that in a [stamped](ms_spsc::stamped) lane it shares one cache line
-//! with its slot's stamp: a message crosses from core to core as one line.
+//! A job is seven words (56 bytes on 64-bit targets), so that in a
+//! [stamped](ms_spsc::stamped) lane it shares one cache line with its slot's stamp: a message
+//! crosses from core to core as one line.
 
 use std::mem::MaybeUninit;
 

@@ -186,8 +186,7 @@ impl<T> Producer<T> {
 
     /// Appends items from `iter` while there is room; returns how many. Takes no item it
     /// cannot push.
-    pub fn push_iter<I: Iterator<Item = T>>(&mut self, iter: I) -> usize {
-        let mut iter = iter;
+    pub fn push_iter<I: Iterator<Item = T>>(&mut self, mut iter: I) -> usize {
         let mut pushed = 0;
         while self.has_room() {
             let Some(value) = iter.next() else { break };

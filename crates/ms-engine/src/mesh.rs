@@ -1,8 +1,10 @@
 //! The SMP mesh: one ms-spsc lane per ordered pair of shards, the only road between cores.
 //!
-//! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes on 64-bit targets) shares its slot's cache line
-//! with the stamp that says it is there, so a message crosses from core to core as one line,
-//! and a polling shard waits on the one line the next message will land in.
+//! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes on 64-bit targets) shares its
+//! slot's cache line with the stamp that says it is there, so a message crosses from core to
+//! core as one line, and a polling shard waits on the lines the next message will land in. A
+//! request sent while its lane is empty, and its reply, go through the lanes' mailboxes: the
+//! same line each time, which crosses faster than a new slot.
 //!
 //! # Protocol
 //!

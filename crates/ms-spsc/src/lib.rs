@@ -45,7 +45,8 @@
 //! - [`PushError`], [`PopError`]: what a full or empty queue answers; no value is ever lost.
 //! - [`CachePadded`]: keeps a value alone on its cache line.
 //! - [`stamped`]: a queue whose slots carry their own readiness, for line-sized messages sent
-//!   one at a time: one cache line crosses per item instead of two.
+//!   one at a time: one cache line crosses per item instead of two, and an item sent into an
+//!   empty queue goes to a mailbox, the same line every time.
 //!
 //! # Capacity
 //!

@@ -225,6 +225,9 @@ fn producer_sees_consumer_abandon() {
 }
 
 // ===== the stamped queue =====
+//
+// In every model the first item goes to the mailbox; later ones go to it or to the ring,
+// depending on whether the producer saw everything before them popped.
 
 #[test]
 fn stamped_fifo_without_loss_or_duplicates() {

@@ -3,8 +3,8 @@
 //! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes on 64-bit targets) shares its
 //! slot's cache line with the stamp that says it is there, so a message crosses from core to
 //! core as one line, and a polling shard waits on the lines the next message will land in. A
-//! request sent while its lane is empty, and its reply, go through the lanes' mailboxes: the
-//! same line each time, which crosses faster than a new slot.
+//! request sent while its lane is empty, and its reply, usually go through the lanes' mailboxes:
+//! the same line each time, which crosses faster than a new slot.
 //!
 //! # Protocol
 //!

@@ -241,8 +241,9 @@ fn stamped_fifo_without_loss_or_duplicates() {
 }
 
 #[test]
-fn stamped_slot_reuse_never_reads_a_stale_item() {
-    // One slot, reused every push: a stamp from the lap before must never pass for the next.
+fn stamped_mailbox_reuse_never_reads_a_stale_item() {
+    // One slot: every item goes to the mailbox (the ring never has room for a second one), so
+    // the mailbox is reused on every push, as soon as the producer sees its item popped.
     loom::model(|| {
         let (mut tx, mut rx) = stamped::channel::<u32>(1);
         let producer = thread::spawn(move || {
@@ -254,6 +255,26 @@ fn stamped_slot_reuse_never_reads_a_stale_item() {
             }
         });
         assert_eq!(pop_n(&mut rx, 3), [10, 20, 30]);
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn stamped_ring_slot_reuse_never_reads_a_stale_item() {
+    // Two slots and four items pushed in batches: while the consumer lags, items go to the
+    // ring and its slots are reused lap after lap; a stamp from the lap before must never
+    // pass for the next.
+    loom::model(|| {
+        let (mut tx, mut rx) = stamped::channel::<u32>(2);
+        let producer = thread::spawn(move || {
+            let mut iter = [10, 20, 30, 40].into_iter().peekable();
+            while iter.peek().is_some() {
+                if tx.push_iter(iter.by_ref()) == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        assert_eq!(pop_n(&mut rx, 4), [10, 20, 30, 40]);
         producer.join().unwrap();
     });
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::PushError;
-use crate::ring::{self, Ring};
+use crate::ring::Ring;
 use crate::sync::{Arc, Ordering};
 
 /// The pushing half of a queue made by [`channel`](crate::channel).
@@ -49,13 +49,14 @@ impl<T> Producer<T> {
     #[inline]
     fn free_slots(&mut self, wanted: usize) -> usize {
         let capacity = self.ring.capacity();
-        ring::free_slots(
-            capacity,
-            self.tail,
-            &mut self.cached_head,
-            &self.ring.head,
-            wanted,
-        )
+        let free = capacity - self.tail.wrapping_sub(self.cached_head);
+        if free >= wanted {
+            return free;
+        }
+        // Acquire: pairs with the Release store of `head` in the consumer, so its reads of the
+        // slots it freed happened-before our writes into them.
+        self.cached_head = self.ring.head.load(Ordering::Acquire);
+        capacity - self.tail.wrapping_sub(self.cached_head)
     }
 
     /// Publishes every item written so far.

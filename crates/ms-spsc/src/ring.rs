@@ -203,27 +203,6 @@ pub(crate) fn round_capacity(capacity: usize) -> usize {
     }
 }
 
-/// The producer's free slots, at least `wanted` if there are: from its cached copy of the
-/// consumer's `head`, reloaded (Acquire) only when the cache says fewer than `wanted`.
-///
-/// The Acquire load pairs with the consumer's Release store of `head`, so its reads of the
-/// freed slots happened-before the producer's writes into them.
-#[inline]
-pub(crate) fn free_slots(
-    capacity: usize,
-    tail: usize,
-    cached_head: &mut usize,
-    head: &AtomicUsize,
-    wanted: usize,
-) -> usize {
-    let free = capacity - tail.wrapping_sub(*cached_head);
-    if free >= wanted {
-        return free;
-    }
-    *cached_head = head.load(Ordering::Acquire);
-    capacity - tail.wrapping_sub(*cached_head)
-}
-
 /// Copies `src` into the vacant `slots` (same length).
 ///
 /// # Safety

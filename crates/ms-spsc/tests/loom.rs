@@ -229,6 +229,16 @@ fn producer_sees_consumer_abandon() {
 // In every model the first item goes to the mailbox; later ones go to it or to the ring,
 // depending on whether the producer saw everything before them popped.
 
+/// Pushes `items` with `push_iter`, as many as fit per call, yielding while none fits.
+fn push_in_batches(tx: &mut stamped::Producer<u32>, items: impl IntoIterator<Item = u32>) {
+    let mut iter = items.into_iter().peekable();
+    while iter.peek().is_some() {
+        if tx.push_iter(iter.by_ref()) == 0 {
+            thread::yield_now();
+        }
+    }
+}
+
 #[test]
 fn stamped_fifo_without_loss_or_duplicates() {
     loom::model(|| {
@@ -246,14 +256,7 @@ fn stamped_mailbox_reuse_never_reads_a_stale_item() {
     // the mailbox is reused on every push, as soon as the producer sees its item popped.
     loom::model(|| {
         let (mut tx, mut rx) = stamped::channel::<u32>(1);
-        let producer = thread::spawn(move || {
-            let mut iter = [10, 20, 30].into_iter().peekable();
-            while iter.peek().is_some() {
-                if tx.push_iter(iter.by_ref()) == 0 {
-                    thread::yield_now();
-                }
-            }
-        });
+        let producer = thread::spawn(move || push_in_batches(&mut tx, [10, 20, 30]));
         assert_eq!(pop_n(&mut rx, 3), [10, 20, 30]);
         producer.join().unwrap();
     });
@@ -266,14 +269,7 @@ fn stamped_ring_slot_reuse_never_reads_a_stale_item() {
     // pass for the next.
     loom::model(|| {
         let (mut tx, mut rx) = stamped::channel::<u32>(2);
-        let producer = thread::spawn(move || {
-            let mut iter = [10, 20, 30, 40].into_iter().peekable();
-            while iter.peek().is_some() {
-                if tx.push_iter(iter.by_ref()) == 0 {
-                    thread::yield_now();
-                }
-            }
-        });
+        let producer = thread::spawn(move || push_in_batches(&mut tx, [10, 20, 30, 40]));
         assert_eq!(pop_n(&mut rx, 4), [10, 20, 30, 40]);
         producer.join().unwrap();
     });

@@ -186,9 +186,13 @@ impl<T: 'static> Drop for Foreign<T> {
             value: ManuallyDrop::new(value),
             home: self.home,
         };
-        // On the home shard, the job drops the traveller, which is home there.
+        // On the home shard, the job drops the traveller, which is home there. It travels as a
+        // reply: it ends the value's trip, so it does not wait behind requests.
+        let (engine, shard) = (self.home.engine, self.home.shard);
         if let Err(job) =
-            crate::mesh::try_send(self.home.engine, self.home.shard, move || drop(traveller))
+            crate::mesh::try_send(engine, shard, crate::mesh::Class::Reply, move || {
+                drop(traveller)
+            })
         {
             // Home is out of reach: leak the value rather than drop it on this thread.
             std::mem::forget(job);

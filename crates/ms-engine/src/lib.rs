@@ -2,7 +2,8 @@
 //! CPU, each with its own [`ms_reactor::Reactor`]; the same future runs on every shard, which
 //! knows itself by [`shard_id`]; [`stop`] from any shard ends them all in order.
 //!
-//! Shards talk only through the SMP mesh, one ms-spsc lane per ordered pair:
+//! Shards talk only through the SMP mesh, ms-spsc lanes between every ordered pair (one for
+//! requests, one for replies):
 //! [`submit_to`] runs work on another shard and brings its `Send` result back; [`send_to`]
 //! sends work with no reply; [`invoke_on_all`] and [`map_reduce`] run it on every shard.
 //! Above it, [`Sharded<S>`](Sharded) runs one instance of a service per shard, and
@@ -38,8 +39,10 @@
 //!
 //! A message to another shard is queued on the sender and published into the lane from this
 //! shard to it in batches, once per reactor turn (after the sending task yields), so a sender
-//! never blocks (what does not fit in a full lane waits for the next turn) and messages from
-//! one shard to another run in the order they were sent. Each shard's reactor polls its
+//! never blocks (what does not fit in a full lane waits for the next turn) and requests from
+//! one shard to another run in the order they were sent. Replies (results coming back, and
+//! [`Foreign`] values going home) travel in lanes of their own and run first, so a reply
+//! never waits behind requests, however many are queued. Each shard's reactor polls its
 //! incoming lanes itself, on every turn and every busy-poll spin (an
 //! [`ms_reactor::Poller`]). Doorbells are batched too: a shard rings each target at most once
 //! per batch, and only if the target is about to sleep or sleeps; a busy target is never

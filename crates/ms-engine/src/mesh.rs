@@ -1,4 +1,5 @@
-//! The SMP mesh: one ms-spsc lane per ordered pair of shards, the only road between cores.
+//! The SMP mesh: two ms-spsc lanes per ordered pair of shards, one for requests and one for
+//! replies, the only road between cores.
 //!
 //! The lanes are [stamped](ms_spsc::stamped): a job (56 bytes on 64-bit targets) shares its
 //! slot's cache line with the stamp that says it is there, so a message crosses from core to
@@ -8,34 +9,43 @@
 //!
 //! # Protocol
 //!
-//! A message is a job (a `Send` closure) that runs on the target shard. Each shard owns the
-//! producers of its outgoing lanes and, in its poller (an
+//! A message is a job (a `Send` closure) that runs on the target shard. Its [`Class`] picks the
+//! lane: a request (work sent with [`submit_to`](crate::submit_to) or
+//! [`send_to`](crate::send_to)) or a reply (a result coming back, or a
+//! [`Foreign`](crate::Foreign) going home to be dropped). Replies have lanes and backlogs of
+//! their own, and the poller runs them first, so a reply never waits behind requests: not in
+//! its sender's backlog, not in a lane, not in its target's poll. Messages of one class from
+//! one shard to another run in the order they were sent; a reply may overtake requests sent
+//! before it.
+//!
+//! Each shard owns the producers of its outgoing lanes and, in its poller (an
 //! [`ms_reactor::Poller`], which the reactor runs on every turn and every busy-poll spin), the
 //! consumers of its incoming ones. Per-shard state lives in the thread-local `LOCAL`, touched
 //! only in short borrows that never run user code.
 //!
-//! - **Send** (`send`): the first message to a target since its last ring goes straight into
-//!   the lane (a lone request or reply is not held back); later ones are appended to this
-//!   shard's queue for the target (unbounded, per target), so a sender never blocks, even to
-//!   send a reply while its lanes are full: no cross-shard deadlock (a reply does queue behind
-//!   the requests already sent, in order). The target is marked *dirty*.
-//! - **Publish** (batching): the poller moves each dirty target's queue into its lane
-//!   (`push_iter`) at the end of each round of jobs (so after the shard's tasks have run, in
-//!   the same reactor turn). What does not fit stays queued (`lane_full` counts it once).
+//! - **Send** (`send`): the first message into a lane since its target's last ring goes
+//!   straight into the lane (a lone request or reply is not held back); later ones are appended
+//!   to this shard's backlog for that lane (unbounded, one per lane), so a sender never blocks,
+//!   even to send a reply while its lanes are full: no cross-shard deadlock. The target is
+//!   marked *dirty*.
+//! - **Publish** (batching): the poller moves each backlog into its lane (`push_iter`) at the
+//!   end of each round of jobs (so after the shard's tasks have run, in the same reactor
+//!   turn). What does not fit stays queued (`lane_full` counts it once).
 //! - **Ring**: after publishing, the dirty targets are rung: one `fence(SeqCst)` for the
 //!   batch, then a wake only for a target whose poller is parked (see
 //!   [`doorbell`](crate::doorbell)). 1024 sends in a row cost one fence and at most one wake
 //!   per target.
-//! - **Poll**: run the jobs of every lane (at most `JOB_BUDGET` per poll); flush backlogs;
-//!   ring. A shard that is awake or busy-polling sees a message as soon as it lands, with no
-//!   wake at all. Before the reactor sleeps (`try_sleep`): ring, park (`parked = true`,
-//!   fence), look at the lanes once more, and refuse to sleep if anything came. The doorbell
-//!   holds [`ms_reactor::reactor_waker`]: a sender that finds the poller parked wakes the
-//!   shard's loop, not a task. While replies are due ([`ReplyDue`]), the poller first asks
-//!   the reactor to keep polling ([`ms_reactor::Poller::busy_until`]) for up to
-//!   `reply_poll`, counted from when the shard ran out of work after its last message
-//!   received or request sent. While a backlog remains, the sleep is bounded
-//!   (`BACKLOG_RETRY`), since nothing signals that a full lane has room again.
+//! - **Poll**: run the jobs of every reply lane, then of every request lane (at most
+//!   `JOB_BUDGET` per poll); flush backlogs, replies first; ring. A shard that is awake or
+//!   busy-polling sees a message as soon as it lands, with no wake at all. Before the reactor
+//!   sleeps (`try_sleep`): ring, park (`parked = true`, fence), look at the lanes once more,
+//!   and refuse to sleep if anything came. The doorbell holds
+//!   [`ms_reactor::reactor_waker`]: a sender that finds the poller parked wakes the shard's
+//!   loop, not a task. While replies are due ([`ReplyDue`]), the poller first asks the reactor
+//!   to keep polling ([`ms_reactor::Poller::busy_until`]) for up to `reply_poll`, counted from
+//!   when the shard ran out of work after its last message received or request sent. While a
+//!   backlog remains, the sleep is bounded (`BACKLOG_RETRY`), since nothing signals that a
+//!   full lane has room again.
 //!
 //! A panic in a job is caught and reported; the poller runs on.
 //!
@@ -63,6 +73,30 @@ pub(crate) use crate::job::Job;
 
 /// Slots of each lane.
 pub(crate) const LANE_CAPACITY: usize = 1024;
+
+/// What a message is, which picks its lane (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Work for the target: it may send more messages, replies included.
+    Request,
+    /// The end of some work (a result coming back, a value going home to be dropped): it
+    /// never waits behind requests.
+    Reply,
+}
+
+/// Classes of message, hence lanes per ordered pair of shards.
+const CLASSES: usize = 2;
+
+/// The index of the lane to shard `to` for messages of `class`, in a shard's outgoing lanes.
+fn lane_of(to: usize, class: Class) -> usize {
+    to * CLASSES + class as usize
+}
+
+/// The target shard of outgoing lane `lane`.
+fn target_of(lane: usize) -> usize {
+    lane / CLASSES
+}
+
 /// Jobs the poller runs per poll before it yields to the shard's other tasks.
 const JOB_BUDGET: usize = 1024;
 /// How soon the poller retries a backlog (a full lane signals nothing when it has room).
@@ -79,24 +113,54 @@ pub(crate) struct Signals {
 /// builds the mesh, and each side writes its own end's index on every push or drain. Two
 /// shards' ends sharing a line would bounce it between the cores on every message.
 pub(crate) struct Ends {
+    /// By [`lane_of`]; `None` for the lanes to itself.
     outgoing: Vec<CachePadded<Option<Producer<Job>>>>,
-    incoming: Vec<CachePadded<Consumer<Job>>>,
+    /// From every other shard, by sender.
+    incoming: Incoming,
+}
+
+/// A shard's incoming lanes: the poller runs replies first.
+struct Incoming {
+    replies: Vec<CachePadded<Consumer<Job>>>,
+    requests: Vec<CachePadded<Consumer<Job>>>,
+}
+
+impl Incoming {
+    fn all(&self) -> impl Iterator<Item = &Consumer<Job>> {
+        self.replies
+            .iter()
+            .chain(&self.requests)
+            .map(|lane| &**lane)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all().all(Consumer::is_empty)
+    }
 }
 
 /// Makes the lanes of `count` shards: `ends[i]` is shard `i`'s.
 pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
     let mut ends: Vec<Ends> = (0..count)
         .map(|_| Ends {
-            outgoing: (0..count).map(|_| CachePadded::new(None)).collect(),
-            incoming: Vec::new(),
+            outgoing: (0..count * CLASSES)
+                .map(|_| CachePadded::new(None))
+                .collect(),
+            incoming: Incoming {
+                replies: Vec::new(),
+                requests: Vec::new(),
+            },
         })
         .collect();
     for from in 0..count {
-        for to in 0..count {
-            if from != to {
+        for to in (0..count).filter(|&to| to != from) {
+            for class in [Class::Request, Class::Reply] {
                 let (tx, rx) = ms_spsc::stamped::channel(LANE_CAPACITY);
-                *ends[from].outgoing[to] = Some(tx);
-                ends[to].incoming.push(CachePadded::new(rx));
+                *ends[from].outgoing[lane_of(to, class)] = Some(tx);
+                let incoming = &mut ends[to].incoming;
+                match class {
+                    Class::Request => incoming.requests.push(CachePadded::new(rx)),
+                    Class::Reply => incoming.replies.push(CachePadded::new(rx)),
+                }
             }
         }
     }
@@ -111,12 +175,16 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
 /// A shard's sending side and counters, in its thread.
 struct Local {
     engine: u64,
+    /// By [`lane_of`].
     outgoing: Vec<CachePadded<Option<Producer<Job>>>>,
-    /// Jobs queued per target, published to its lane by the poller in batches.
+    /// Jobs queued per outgoing lane, published to it by the poller in batches.
     backlog: Vec<VecDeque<Job>>,
     /// How many of each backlog's jobs already found their lane full once (counted in
     /// `lane_full`); they are its oldest.
     waiting: Vec<usize>,
+    /// Per outgoing lane: whether a job went straight into it since its target was last rung
+    /// (the rest of that batch waits to be published together).
+    sent_direct: Vec<bool>,
     signals: Arc<Signals>,
     /// Requests sent that await a reply, ever (a new one restarts the reply-poll window).
     requests: u64,
@@ -140,13 +208,15 @@ pub(crate) fn start(
     signals: Arc<Signals>,
     reply_poll: Duration,
 ) {
-    let count = ends.outgoing.len();
+    let lanes = ends.outgoing.len();
+    let count = lanes / CLASSES;
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
             engine,
             outgoing: ends.outgoing,
-            backlog: (0..count).map(|_| VecDeque::new()).collect(),
-            waiting: vec![0; count],
+            backlog: (0..lanes).map(|_| VecDeque::new()).collect(),
+            waiting: vec![0; lanes],
+            sent_direct: vec![false; lanes],
             signals: Arc::clone(&signals),
             to_ring: Vec::with_capacity(count),
             dirty: vec![false; count],
@@ -159,7 +229,8 @@ pub(crate) fn start(
     ms_reactor::add_poller(Poller {
         shard,
         incoming: ends.incoming,
-        next_lane: 0,
+        next_reply: 0,
+        next_request: 0,
         signals,
         backlogged: false,
         window: ReplyWindow::new(reply_poll),
@@ -181,25 +252,26 @@ pub(crate) fn finish() {
     drop(local);
 }
 
-/// Sends `job` to shard `to` of this thread's engine.
+/// Sends `job`, of `class`, to shard `to` of this thread's engine.
 ///
 /// # Panics
 ///
 /// Outside an engine shard, or if `to` is this shard.
-pub(crate) fn send(to: usize, job: Job) {
+pub(crate) fn send(to: usize, class: Class, job: Job) {
     LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         let local = local.as_mut().expect("the mesh runs on engine shards only");
-        local.push(to, job);
+        local.push(lane_of(to, class), job);
     });
 }
 
-/// Sends `f` to shard `to` of engine `engine` if this thread is another shard of that engine
-/// with a live mesh and a lane to a target that is still there; otherwise hands `f` back
-/// (nothing is allocated then).
+/// Sends `f`, of `class`, to shard `to` of engine `engine` if this thread is another shard of
+/// that engine with a live mesh and a lane to a target that is still there; otherwise hands
+/// `f` back (nothing is allocated then).
 pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
     engine: u64,
     to: usize,
+    class: Class,
     f: F,
 ) -> Result<(), F> {
     // `f` stays out here until it is pushed, so that every path that does not send hands it
@@ -209,17 +281,18 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
     let pushed = LOCAL.try_with(|l| {
         let mut local = l.try_borrow_mut().ok()?;
         let local = local.as_mut()?;
+        let lane = lane_of(to, class);
         let reachable = local.engine == engine
             && local
                 .outgoing
-                .get(to)
+                .get(lane)
                 .and_then(|lane| lane.as_ref())
                 .is_some_and(|lane| !lane.is_abandoned());
         if !reachable {
             return None;
         }
         let job = Job::new(f.take()?);
-        local.push(to, job);
+        local.push(lane, job);
         Some(())
     });
     match pushed {
@@ -243,26 +316,27 @@ pub(crate) fn stats() -> MeshStats {
 }
 
 impl Local {
-    /// Sends `job` to `to`: straight into the lane if it is the first since the last ring,
-    /// else queued for the poller to publish with the rest of the batch. Either way, `to` is
-    /// marked to be rung.
-    fn push(&mut self, to: usize, job: Job) {
+    /// Sends `job` on outgoing lane `lane`: straight into it if it is the first since its
+    /// target was last rung, else queued for the poller to publish with the rest of the batch.
+    /// Either way, the target is marked to be rung.
+    fn push(&mut self, lane: usize, job: Job) {
         self.stats.sent += 1;
-        // The first message to a target in a batch goes out at once (a lone request or reply
+        // The first message into a lane in a batch goes out at once (a lone request or reply
         // is not held until the end of the turn); the rest of the batch waits to be published
         // together.
-        let first = !self.dirty[to] && self.backlog[to].is_empty();
-        self.mark(to);
+        let first = !self.sent_direct[lane] && self.backlog[lane].is_empty();
+        self.mark(target_of(lane));
         let job = if first {
-            let lane = self.outgoing[to].as_mut().expect("no lane to self");
-            match lane.try_push(job) {
+            self.sent_direct[lane] = true;
+            let producer = self.outgoing[lane].as_mut().expect("no lane to self");
+            match producer.try_push(job) {
                 Ok(()) => return,
                 Err(full) => full.into_inner(),
             }
         } else {
             job
         };
-        self.backlog[to].push_back(job);
+        self.backlog[lane].push_back(job);
     }
 
     /// Notes that `to` needs its doorbell rung (by the poller, later this reactor turn).
@@ -273,28 +347,32 @@ impl Local {
         }
     }
 
-    /// Moves what fits of the backlog for `to` into its lane; returns whether any remains.
-    fn flush(&mut self, to: usize) -> bool {
-        let Some(lane) = self.outgoing[to].as_mut() else {
+    /// Moves what fits of the backlog of outgoing lane `lane` into it; returns whether any
+    /// remains.
+    fn flush(&mut self, lane: usize) -> bool {
+        let Some(producer) = self.outgoing[lane].as_mut() else {
             return false;
         };
-        let backlog = &mut self.backlog[to];
-        let pushed = lane.push_iter(&mut std::iter::from_fn(|| backlog.pop_front()));
+        let backlog = &mut self.backlog[lane];
+        let pushed = producer.push_iter(&mut std::iter::from_fn(|| backlog.pop_front()));
         let left = backlog.len();
-        let counted = self.waiting[to].saturating_sub(pushed);
+        let counted = self.waiting[lane].saturating_sub(pushed);
         self.stats.lane_full += (left - counted) as u64;
-        self.waiting[to] = left;
+        self.waiting[lane] = left;
         left > 0
     }
 
-    /// Flushes every backlog (marking the targets that got jobs); returns whether any job is
-    /// still waiting for room.
+    /// Flushes every backlog, replies first (marking the targets that got jobs); returns
+    /// whether any job is still waiting for room.
     fn flush_all(&mut self) -> bool {
         let mut remaining = false;
-        for to in 0..self.backlog.len() {
-            if !self.backlog[to].is_empty() {
-                remaining |= self.flush(to);
-                self.mark(to);
+        for class in [Class::Reply, Class::Request] {
+            for to in 0..self.backlog.len() / CLASSES {
+                let lane = lane_of(to, class);
+                if !self.backlog[lane].is_empty() {
+                    remaining |= self.flush(lane);
+                    self.mark(to);
+                }
             }
         }
         remaining
@@ -309,6 +387,9 @@ impl Local {
         self.stats.wakes += ring_all(self.to_ring.iter().map(|&to| &*signals.doorbells[to]));
         for to in self.to_ring.drain(..) {
             self.dirty[to] = false;
+            for class in [Class::Request, Class::Reply] {
+                self.sent_direct[lane_of(to, class)] = false;
+            }
         }
     }
 }
@@ -318,9 +399,10 @@ impl Local {
 /// The poller task of one shard; see the module docs.
 struct Poller {
     shard: usize,
-    incoming: Vec<CachePadded<Consumer<Job>>>,
-    /// The incoming lane the next round starts at.
-    next_lane: usize,
+    incoming: Incoming,
+    /// The incoming reply and request lanes the next round starts at.
+    next_reply: usize,
+    next_request: usize,
     signals: Arc<Signals>,
     /// Whether jobs for a full lane were still waiting after the last round.
     backlogged: bool,
@@ -377,7 +459,7 @@ impl ReplyWindow {
 /// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
 ///
 /// The lanes are visited starting at `*first`, which then moves on by one, so that a sender
-/// keeping one lane full cannot starve the others (replies included) of the budget.
+/// keeping one lane full cannot starve the others of the budget.
 fn run_jobs(
     lanes: &mut [CachePadded<Consumer<Job>>],
     first: &mut usize,
@@ -447,14 +529,17 @@ impl ms_reactor::Poller for Poller {
     fn poll(&mut self) -> bool {
         // The common case while busy-polling: nothing came, nothing to send.
         if !self.backlogged
-            && self.incoming.iter().all(|lane| lane.is_empty())
+            && self.incoming.is_empty()
             && LOCAL.with(|l| l.borrow().as_ref().is_none_or(|l| l.to_ring.is_empty()))
         {
             return false;
         }
         self.signals.doorbells[self.shard].unpark();
+        // Replies first: they end work already done, and never wait behind requests.
         let mut budget = JOB_BUDGET;
-        let ran = run_jobs(&mut self.incoming, &mut self.next_lane, &mut budget);
+        let incoming = &mut self.incoming;
+        let ran = run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget)
+            + run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
         if ran > 0 {
             self.window.restart(); // messages flow: a new wait starts from here
         }
@@ -466,7 +551,7 @@ impl ms_reactor::Poller for Poller {
     fn try_sleep(&mut self) -> ms_reactor::Sleep {
         self.backlogged = end_round();
         self.signals.doorbells[self.shard].park();
-        if self.incoming.iter().any(|lane| !lane.is_empty()) {
+        if !self.incoming.is_empty() {
             self.signals.doorbells[self.shard].unpark();
             return ms_reactor::Sleep::Refused;
         }

@@ -107,7 +107,8 @@ fn fulfil<T>(promise: ReplyTo<T>, result: Result<T, JoinError>) {
 /// itself, it is simply spawned. The future's output is the task's, or a [`JoinError`] if it
 /// panicked (or the target shard ended before it ran).
 ///
-/// Messages to one shard run in the order they were sent. The doorbell of the target is rung
+/// Requests to one shard run in the order they were sent; the reply travels back in a lane
+/// of its own, never behind requests. The doorbell of the target is rung
 /// once per batch: after the calling task yields (see the [crate docs](crate#the-mesh)).
 ///
 /// # Panics
@@ -150,9 +151,11 @@ where
         let home = promise.home();
         mesh::send(
             shard,
+            mesh::Class::Request,
             mesh::Job::new(move || {
                 run_here(make, move |result| {
-                    mesh::send(home, mesh::Job::new(move || fulfil(promise, result)));
+                    let reply = mesh::Job::new(move || fulfil(promise, result));
+                    mesh::send(home, mesh::Class::Reply, reply);
                 });
             }),
         );
@@ -168,7 +171,7 @@ where
 /// Runs `f()` on shard `shard`, with no reply: fire and forget. On the calling shard itself,
 /// it runs in a task spawned there. A panic in `f` is caught and reported on stderr.
 ///
-/// Messages to one shard run in the order they were sent, so a [`submit_to`] sent after a
+/// Requests to one shard run in the order they were sent, so a [`submit_to`] sent after a
 /// batch of `send_to`s resolves only once they all ran.
 ///
 /// # Panics
@@ -187,7 +190,7 @@ where
 ///         for _ in 0..3 {
 ///             ms_engine::send_to(1, || HITS.with(|h| h.set(h.get() + 1)));
 ///         }
-///         // Runs after the three jobs above (one lane, in order).
+///         // Runs after the three jobs above (one request lane, in order).
 ///         let hits = ms_engine::submit_to(1, || async { HITS.with(Cell::get) }).await;
 ///         assert_eq!(hits.unwrap(), 3);
 ///         ms_engine::stop();
@@ -207,7 +210,7 @@ where
     if shard == crate::shard_id() {
         drop(ms_reactor::spawn(async move { f() }));
     } else {
-        mesh::send(shard, mesh::Job::new(f));
+        mesh::send(shard, mesh::Class::Request, mesh::Job::new(f));
     }
 }
 

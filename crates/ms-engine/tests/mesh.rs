@@ -1,6 +1,6 @@
 //! The SMP mesh through the public API: submit_to across every pair, send_to, invoke_on_all,
-//! map_reduce, remote panics, the mesh counters, and two shards flooding each other (lanes
-//! fill; backlogs must keep it deadlock-free).
+//! map_reduce, remote panics, the mesh counters, replies overtaking queued requests, and two
+//! shards flooding each other (lanes fill; backlogs must keep it deadlock-free).
 
 #![cfg(not(loom))]
 
@@ -173,6 +173,43 @@ fn send_to_runs_every_job_in_order_and_survives_a_panic() {
                 assert_eq!(ran, Ok(100), "the panic lost nothing and stopped nothing");
                 ms_reactor::yield_now().await;
                 assert_eq!(RAN.with(Cell::get), 1);
+                stop();
+            }
+            stopped().await;
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_reply_never_waits_behind_requests_sent_before_it() {
+    // Ten lanes' worth of requests from shard 1 to shard 0, then (in the same job) the reply
+    // to shard 0's request. A reply queued behind them would arrive after all of them ran;
+    // in its own lane it overtakes all but what shard 0 ran before it came (at most the one
+    // request that went straight into its lane, and a poll's budget after it).
+    const REQUESTS: u64 = 10 * 1024;
+    const BUDGET: u64 = 1024;
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(|| async {
+            if shard_id() == 0 {
+                let reply = submit_to(1, || {
+                    for _ in 0..REQUESTS {
+                        send_to(0, || RAN.with(|r| r.set(r.get() + 1)));
+                    }
+                    async { mesh_stats().sent }
+                });
+                assert_eq!(reply.await, Ok(REQUESTS));
+                let ran_before_reply = RAN.with(Cell::get);
+                assert!(
+                    ran_before_reply <= 1 + 2 * BUDGET,
+                    "the reply waited for {ran_before_reply} requests"
+                );
+                // The requests still all run, in their own time.
+                while RAN.with(Cell::get) < REQUESTS {
+                    ms_reactor::yield_now().await;
+                }
+                assert_eq!(RAN.with(Cell::get), REQUESTS);
                 stop();
             }
             stopped().await;

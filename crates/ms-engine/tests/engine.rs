@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ms_engine::{Engine, EngineError, cpu, shard_count, shard_id, stop, stopped, try_shard_id};
+use ms_engine::{
+    Engine, EngineError, cpu, shard_count, shard_id, stop, stopped, submit_to, try_shard_id,
+};
 
 #[test]
 fn every_shard_sees_its_own_id_and_the_count() {
@@ -158,4 +160,29 @@ fn every_stopped_waiter_on_a_shard_is_woken() {
         })
         .unwrap();
     assert_eq!(woken.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_busy_polling_shard_stays_awake_while_idle() {
+    // With an hour of busy-polling, shard 1 never sleeps in `epoll_wait` between requests,
+    // however long it waits for the next one (it has no timers to end the spinning early).
+    // (With no busy-polling it sleeps at once each time: this assertion then fails.)
+    let sleeps = || submit_to(1, || async { ms_reactor::stats().unwrap().sleeps });
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .busy_poll(std::time::Duration::from_secs(3600))
+        .run(move || async move {
+            if shard_id() == 0 {
+                let before = sleeps().await.unwrap();
+                for _ in 0..5 {
+                    ms_reactor::sleep(std::time::Duration::from_millis(10)).await;
+                    submit_to(1, || async {}).await.unwrap();
+                }
+                assert_eq!(sleeps().await.unwrap(), before, "shard 1 slept while idle");
+                stop();
+            }
+            stopped().await;
+        })
+        .unwrap();
 }

@@ -1,6 +1,7 @@
 //! TCP over loopback, for real: every test is bounded in bytes and connections and ends by
 //! itself.
 
+use std::cell::Cell;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -58,6 +59,75 @@ fn echo_round_trips_in_order() {
         }
         client.shutdown_write().unwrap();
         server.await.unwrap();
+    });
+}
+
+#[test]
+fn ipv6_loopback_connects_and_echoes() {
+    let reactor = Reactor::new().unwrap();
+    reactor.block_on(async {
+        let listener = match TcpListener::bind("[::1]:0".parse().unwrap()) {
+            Ok(listener) => listener,
+            // A machine with IPv6 turned off has no `::1` to bind: nothing to test there.
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                eprintln!("skipped: no IPv6 loopback here ({e})");
+                return;
+            }
+            Err(e) => panic!("binding [::1]: {e}"),
+        };
+        let addr = listener.local_addr().unwrap();
+        assert!(addr.is_ipv6() && addr.port() != 0);
+        let server = spawn(async move {
+            let (stream, peer) = listener.accept().await.unwrap();
+            assert!(peer.is_ipv6());
+            assert_eq!(stream.local_addr().unwrap(), addr);
+            let packet = stream.read_packet(64).await.unwrap();
+            stream.write_packet(packet).await.unwrap();
+        });
+        let client = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(client.peer_addr().unwrap(), addr);
+        client.write_all(b"over v6").await.unwrap();
+        assert_eq!(read_to_end(&client).await.unwrap(), b"over v6");
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn listeners_of_one_port_share_its_connections() {
+    // SO_REUSEPORT, as every shard binds the same port: a second bind succeeds, and the kernel
+    // spreads connections over both listeners (by a hash of each connection's addresses: with
+    // 64 connections, both get some unless the hash sends all 64 one way, a 2^-63 chance).
+    const CONNECTIONS: usize = 64;
+    let reactor = Reactor::new().unwrap();
+    reactor.block_on(async {
+        let first = TcpListener::bind(local()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let second = TcpListener::bind(addr).expect("a second listener on the same port");
+        let accepted = Rc::new([Cell::new(0usize), Cell::new(0usize)]);
+        for (i, listener) in [first, second].into_iter().enumerate() {
+            let accepted = Rc::clone(&accepted);
+            drop(spawn(async move {
+                let mut held = Vec::new();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    held.push(stream);
+                    accepted[i].set(accepted[i].get() + 1);
+                }
+            }));
+        }
+        let mut clients = Vec::new();
+        for _ in 0..CONNECTIONS {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+        }
+        while accepted.iter().map(Cell::get).sum::<usize>() < CONNECTIONS {
+            ms_reactor::yield_now().await;
+        }
+        let counts = [accepted[0].get(), accepted[1].get()];
+        assert_eq!(counts[0] + counts[1], CONNECTIONS, "each accepted once");
+        assert!(
+            counts[0] > 0 && counts[1] > 0,
+            "spread over both: {counts:?}"
+        );
     });
 }
 

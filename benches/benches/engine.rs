@@ -33,6 +33,8 @@
 //!   measured, not the growth of fresh pools and queues.
 //! - `tokio_*`: the same two shapes between two `current_thread` runtimes over an unbounded
 //!   mpsc (boxed closures, oneshot replies), the runtimes idle-sleeping as tokio does.
+//! - `crossbeam_submit_window_1024`: the `submit_to` shape over the crossbeam baseline (a
+//!   crossbeam-channel request carrying a `oneshot` sender, both threads spinning).
 
 #![allow(missing_docs)]
 
@@ -193,38 +195,91 @@ fn tokio_round_trips(pace: Pace) -> Duration {
     )
 }
 
+/// A request of the crossbeam baselines: `i`, and where to send `i + 1`.
+type CrossbeamRequest = (u64, oneshot::Sender<u64>);
+
+/// The server of the crossbeam baselines: spins on `try_recv`, answering each request, until
+/// the channel closes.
+fn crossbeam_server(rx: crossbeam_channel::Receiver<CrossbeamRequest>) {
+    loop {
+        match rx.try_recv() {
+            Ok((i, reply)) => {
+                let _ = reply.send(i + 1);
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+        }
+    }
+}
+
+/// Sends request `i` to the crossbeam server; the answer is spun for when it is awaited.
+fn crossbeam_request(
+    tx: &crossbeam_channel::Sender<CrossbeamRequest>,
+    i: u64,
+) -> impl std::future::Future<Output = u64> {
+    let (reply, answer) = oneshot::channel();
+    tx.send((i, reply)).unwrap();
+    async move {
+        loop {
+            match answer.try_recv() {
+                Ok(value) => break value,
+                Err(oneshot::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(e) => panic!("no answer: {e:?}"),
+            }
+        }
+    }
+}
+
+/// Runs `future` to its end on this thread. For futures that never wait (the crossbeam
+/// baselines spin inside their polls): it polls with a waker that does nothing.
+fn spin_block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// Two pinned threads, the crossbeam server on one and `client` (given the request sender)
+/// on the other; returns the duration the client reports.
+fn crossbeam_pair<F, Fut>(client: F) -> Duration
+where
+    F: FnOnce(crossbeam_channel::Sender<CrossbeamRequest>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Duration>,
+{
+    let (tx, rx) = crossbeam_channel::bounded::<CrossbeamRequest>(2 * WINDOW as usize);
+    pinned_pair(
+        move || crossbeam_server(rx),
+        move || spin_block_on(client(tx)),
+    )
+}
+
 /// The spinning baseline: crossbeam-channel requests carrying a `oneshot` reply sender, both
 /// threads pinned and spinning on `try_recv` (no runtime, no sleeping).
 fn crossbeam_spinning_round_trips() -> Duration {
-    let (tx, rx) = crossbeam_channel::bounded::<(u64, oneshot::Sender<u64>)>(1024);
-    pinned_pair(
-        move || loop {
-            match rx.try_recv() {
-                Ok((i, reply)) => {
-                    let _ = reply.send(i + 1);
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return,
-            }
-        },
-        move || {
-            let start = Instant::now();
-            let mut sum = 0;
-            for i in 0..ROUNDS {
-                let (reply, answer) = oneshot::channel();
-                tx.send((i, reply)).unwrap();
-                sum += loop {
-                    match answer.try_recv() {
-                        Ok(value) => break value,
-                        Err(oneshot::TryRecvError::Empty) => std::hint::spin_loop(),
-                        Err(e) => panic!("no answer: {e:?}"),
-                    }
-                };
-            }
-            assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
-            start.elapsed()
-        },
-    )
+    crossbeam_pair(|tx| async move {
+        let round = |i: u64| crossbeam_request(&tx, i);
+        let (took, sum) = timed_rounds(ROUNDS, Duration::ZERO, round, no_sleep).await;
+        assert_eq!(sum, ROUNDS * (ROUNDS + 1) / 2);
+        took
+    })
+}
+
+/// The `sleep` of a round-trip run without gaps: never called.
+async fn no_sleep(_: Duration) {
+    unreachable!("no gap between rounds");
+}
+
+/// `WARM_UP` untimed requests, then `MESSAGES` timed ones, with up to `WINDOW` awaiting
+/// answers, over crossbeam with both threads spinning.
+fn crossbeam_submit_window() -> Duration {
+    crossbeam_pair(|tx| async move {
+        let run = |messages| windowed(messages, |i| crossbeam_request(&tx, i));
+        run(WARM_UP).await;
+        run(MESSAGES).await
+    })
 }
 
 fn cross_shard(c: &mut Criterion) {
@@ -466,6 +521,11 @@ fn throughput(c: &mut Criterion) {
     each_run(&mut group, "tokio_submit_window_1024", || {
         tokio_pair(tokio_submit_window)
     });
+    each_run(
+        &mut group,
+        "crossbeam_submit_window_1024",
+        crossbeam_submit_window,
+    );
     each_run(&mut group, "tokio_send_window_1024", || {
         tokio_pair(tokio_send_window)
     });

@@ -187,10 +187,10 @@ impl<T: 'static> Drop for Foreign<T> {
             home: self.home,
         };
         // On the home shard, the job drops the traveller, which is home there. It travels as a
-        // reply: it ends the value's trip, so it does not wait behind requests.
+        // request: work for the home shard, which may await no reply.
         let (engine, shard) = (self.home.engine, self.home.shard);
         if let Err(job) =
-            crate::mesh::try_send(engine, shard, crate::mesh::Class::Reply, move || {
+            crate::mesh::try_send(engine, shard, crate::mesh::Class::Request, move || {
                 drop(traveller)
             })
         {

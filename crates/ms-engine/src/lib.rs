@@ -40,9 +40,9 @@
 //! A message to another shard is queued on the sender and published into the lane from this
 //! shard to it in batches, once per reactor turn (after the sending task yields), so a sender
 //! never blocks (what does not fit in a full lane waits for the next turn) and requests from
-//! one shard to another run in the order they were sent. Replies (results coming back, and
-//! [`Foreign`] values going home) travel in lanes of their own and run first, so a reply
-//! never waits behind requests, however many are queued. Each shard's reactor polls its
+//! one shard to another run in the order they were sent. Replies (the results of
+//! [`submit_to`]) travel in lanes of their own and run first, so a reply never waits behind
+//! requests, however many are queued. Each shard's reactor polls its
 //! incoming lanes itself, on every turn and every busy-poll spin (an
 //! [`ms_reactor::Poller`]). Doorbells are batched too: a shard rings each target at most once
 //! per batch, and only if the target is about to sleep or sleeps; a busy target is never

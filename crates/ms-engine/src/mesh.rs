@@ -11,12 +11,14 @@
 //!
 //! A message is a job (a `Send` closure) that runs on the target shard. Its [`Class`] picks the
 //! lane: a request (work sent with [`submit_to`](crate::submit_to) or
-//! [`send_to`](crate::send_to)) or a reply (a result coming back, or a
-//! [`Foreign`](crate::Foreign) going home to be dropped). Replies have lanes and backlogs of
-//! their own, and the poller runs them first, so a reply never waits behind requests: not in
-//! its sender's backlog, not in a lane, not in its target's poll. Messages of one class from
-//! one shard to another run in the order they were sent; a reply may overtake requests sent
-//! before it.
+//! [`send_to`](crate::send_to), or a [`Foreign`](crate::Foreign) going home to be dropped) or
+//! a reply (a `submit_to`'s result coming back). Replies have lanes and backlogs of their own,
+//! and the poller runs them first, so a reply never waits behind requests: not in its
+//! sender's backlog, not in a lane, not in its target's poll. Messages of one class from one
+//! shard to another run in the order they were sent; a reply may overtake requests sent
+//! before it. Only a shard with replies due looks at its reply lanes while it polls (a reply
+//! carries its [`ReplyDue`], so no other shard can have one coming), which keeps a serving
+//! shard's busy-poll spin as short as with one lane per pair.
 //!
 //! Each shard owns the producers of its outgoing lanes and, in its poller (an
 //! [`ms_reactor::Poller`], which the reactor runs on every turn and every busy-poll spin), the
@@ -35,11 +37,11 @@
 //!   batch, then a wake only for a target whose poller is parked (see
 //!   [`doorbell`](crate::doorbell)). 1024 sends in a row cost one fence and at most one wake
 //!   per target.
-//! - **Poll**: run the jobs of every reply lane, then of every request lane (at most
-//!   `JOB_BUDGET` per poll); flush backlogs, replies first; ring. A shard that is awake or
-//!   busy-polling sees a message as soon as it lands, with no wake at all. Before the reactor
-//!   sleeps (`try_sleep`): ring, park (`parked = true`, fence), look at the lanes once more,
-//!   and refuse to sleep if anything came. The doorbell holds
+//! - **Poll**: run the jobs of every reply lane (if replies are due), then of every request
+//!   lane (at most `JOB_BUDGET` per poll); flush backlogs, replies first; ring. A shard that
+//!   is awake or busy-polling sees a message as soon as it lands, with no wake at all. Before
+//!   the reactor sleeps (`try_sleep`): ring, park (`parked = true`, fence), look at every lane
+//!   once more, and refuse to sleep if anything came. The doorbell holds
 //!   [`ms_reactor::reactor_waker`]: a sender that finds the poller parked wakes the shard's
 //!   loop, not a task. While replies are due ([`ReplyDue`]), the poller first asks the reactor
 //!   to keep polling ([`ms_reactor::Poller::busy_until`]) for up to `reply_poll`, counted from
@@ -77,10 +79,12 @@ pub(crate) const LANE_CAPACITY: usize = 1024;
 /// What a message is, which picks its lane (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
-    /// Work for the target: it may send more messages, replies included.
+    /// Work for the target (it may send more messages, replies included), or a
+    /// [`Foreign`](crate::Foreign) going home to be dropped.
     Request,
-    /// The end of some work (a result coming back, a value going home to be dropped): it
-    /// never waits behind requests.
+    /// The result of a [`submit_to`](crate::submit_to) coming back: it never waits behind
+    /// requests. It carries its [`ReplyDue`], so only a shard with replies due has any in its
+    /// lanes.
     Reply,
 }
 
@@ -470,8 +474,9 @@ fn run_jobs(
     if count == 0 {
         return 0;
     }
-    let start = *first % count;
-    *first = (start + 1) % count;
+    // No `%`: a division costs more than the rest of an idle look at a lane.
+    let start = if *first < count { *first } else { 0 };
+    *first = if start + 1 < count { start + 1 } else { 0 };
     let (before, after) = lanes.split_at_mut(start);
     for lane in after.iter_mut().chain(before.iter_mut()) {
         let ready = lane.ready(*budget);
@@ -527,19 +532,28 @@ fn end_round() -> bool {
 
 impl ms_reactor::Poller for Poller {
     fn poll(&mut self) -> bool {
-        // The common case while busy-polling: nothing came, nothing to send.
-        if !self.backlogged
-            && self.incoming.is_empty()
-            && LOCAL.with(|l| l.borrow().as_ref().is_none_or(|l| l.to_ring.is_empty()))
-        {
-            return false;
-        }
-        self.signals.doorbells[self.shard].unpark();
-        // Replies first: they end work already done, and never wait behind requests.
+        // One look at each lane, whether or not anything came (this is the busy-poll loop's
+        // spin). Replies first: they end work already done, and never wait behind requests.
+        // Only a shard awaiting replies can have any (each travels with its `ReplyDue`), so
+        // the others skip their reply lanes.
+        let (replies_due, nothing_to_ring) = LOCAL.with(|l| {
+            l.borrow().as_ref().map_or((false, true), |l| {
+                (l.stats.replies_due > 0, l.to_ring.is_empty())
+            })
+        });
         let mut budget = JOB_BUDGET;
         let incoming = &mut self.incoming;
-        let ran = run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget)
-            + run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
+        let mut ran = 0;
+        if replies_due {
+            ran += run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget);
+        }
+        ran += run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
+        // The common case while busy-polling: nothing came, nothing to send.
+        if ran == 0 && !self.backlogged && nothing_to_ring {
+            return false;
+        }
+        // Running again (a no-op unless parked): senders need not ring.
+        self.signals.doorbells[self.shard].unpark();
         if ran > 0 {
             self.window.restart(); // messages flow: a new wait starts from here
         }

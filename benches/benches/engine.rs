@@ -1,7 +1,7 @@
 //! Cross-shard messaging between two shards, each pinned to its own core.
 //!
 //! `engine_round_trip`: shard 0 asks shard 1 to compute something and awaits the answer,
-//! `ROUNDS` times in a row (one message in flight).
+//! `ROUNDS` times in a row (one message in flight), after `WARM_UP_ROUNDS` untimed ones.
 //!
 //! - `ms_engine_target_just_idle`: `submit_to` between two shards with the default settings:
 //!   the target's reactor goes to sleep as soon as it is idle, so every request rings it
@@ -48,6 +48,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ms_benches::{each_run, flat_group, pin_current_thread, two_cpus};
 
 const ROUNDS: u64 = 2_000;
+/// Untimed round trips before the timed ones of each `engine_round_trip` and
+/// `engine_idle_round_trip` run.
+const WARM_UP_ROUNDS: u64 = 1_000;
 /// Messages per throughput iteration.
 const MESSAGES: u64 = 100_000;
 /// Messages in flight in the throughput benchmarks.
@@ -58,7 +61,9 @@ const BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// Runs `round(i)` for each `i` in `0..rounds` and returns the time they took and the sum of
 /// their outputs. With a `gap`, first sleeps that long (with `sleep`) before each round, so
-/// the other side is idle when the round starts, and times the rounds only.
+/// the other side is idle when the round starts, and times the rounds only. First, as
+/// `WARM_UP_ROUNDS` untimed rounds back to back, so that every row is measured warm (a fresh
+/// engine's first few hundred round trips take twice as long).
 async fn timed_rounds<R, S>(
     rounds: u64,
     gap: Duration,
@@ -69,6 +74,9 @@ where
     R: std::future::Future<Output = u64>,
     S: std::future::Future<Output = ()>,
 {
+    for i in 0..WARM_UP_ROUNDS {
+        round(i).await;
+    }
     let mut sum = 0;
     if gap.is_zero() {
         let start = Instant::now();

@@ -125,21 +125,25 @@ pub(crate) struct Ends {
 
 /// A shard's incoming lanes: the poller runs replies first.
 struct Incoming {
-    replies: Vec<CachePadded<Consumer<Job>>>,
-    requests: Vec<CachePadded<Consumer<Job>>>,
+    replies: Vec<CachePadded<InLane>>,
+    requests: Vec<CachePadded<InLane>>,
 }
 
 impl Incoming {
-    fn all(&self) -> impl Iterator<Item = &Consumer<Job>> {
-        self.replies
-            .iter()
-            .chain(&self.requests)
-            .map(|lane| &**lane)
-    }
-
     fn is_empty(&self) -> bool {
-        self.all().all(Consumer::is_empty)
+        all_empty(&self.replies) && all_empty(&self.requests)
     }
+}
+
+/// Whether nothing waits in any of `lanes` (two loads per lane).
+fn all_empty(lanes: &[CachePadded<InLane>]) -> bool {
+    lanes.iter().all(|lane| lane.consumer.is_empty())
+}
+
+/// One incoming lane, and the shard that sends on it.
+struct InLane {
+    from: usize,
+    consumer: Consumer<Job>,
 }
 
 /// Makes the lanes of `count` shards: `ends[i]` is shard `i`'s.
@@ -161,9 +165,10 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
                 let (tx, rx) = ms_spsc::stamped::channel(LANE_CAPACITY);
                 *ends[from].outgoing[lane_of(to, class)] = Some(tx);
                 let incoming = &mut ends[to].incoming;
+                let lane = CachePadded::new(InLane { from, consumer: rx });
                 match class {
-                    Class::Request => incoming.requests.push(CachePadded::new(rx)),
-                    Class::Reply => incoming.replies.push(CachePadded::new(rx)),
+                    Class::Request => incoming.requests.push(lane),
+                    Class::Reply => incoming.replies.push(lane),
                 }
             }
         }
@@ -464,11 +469,7 @@ impl ReplyWindow {
 ///
 /// The lanes are visited starting at `*first`, which then moves on by one, so that a sender
 /// keeping one lane full cannot starve the others of the budget.
-fn run_jobs(
-    lanes: &mut [CachePadded<Consumer<Job>>],
-    first: &mut usize,
-    budget: &mut usize,
-) -> usize {
+fn run_jobs(lanes: &mut [CachePadded<InLane>], first: &mut usize, budget: &mut usize) -> usize {
     let mut ran = 0;
     let count = lanes.len();
     if count == 0 {
@@ -479,15 +480,15 @@ fn run_jobs(
     *first = if start + 1 < count { start + 1 } else { 0 };
     let (before, after) = lanes.split_at_mut(start);
     for lane in after.iter_mut().chain(before.iter_mut()) {
-        let ready = lane.ready(*budget);
+        let ready = lane.consumer.ready(*budget);
         if ready == 0 {
             continue;
         }
         // Counted before they run, so a job that reads the counters sees itself. Jobs run
         // without any borrow held: they may send, spawn, or drop values that send.
-        count_received(ready);
+        received_from(lane.from, ready);
         for _ in 0..ready {
-            let job = lane.try_pop().expect("counted ready");
+            let job = lane.consumer.try_pop().expect("counted ready");
             run_job(job);
         }
         ran += ready;
@@ -507,11 +508,20 @@ fn run_job(job: Job) {
     }
 }
 
-/// Counts `n` jobs about to run.
-fn count_received(n: usize) {
+/// Counts `n` jobs from shard `from` about to run, and starts loading what the next message
+/// back to `from` will need: `from` has popped since this shard last sent to it (it answered,
+/// or it sent work that an answer may follow), so each of this shard's lanes to it with
+/// messages outstanding has a new consumer position, whose load would otherwise hold up that
+/// message (see [`Producer::prefetch_head`]).
+fn received_from(from: usize, n: usize) {
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().as_mut() {
             local.stats.received += n as u64;
+            for class in [Class::Request, Class::Reply] {
+                if let Some(lane) = local.outgoing[lane_of(from, class)].as_ref() {
+                    lane.prefetch_head();
+                }
+            }
         }
     });
 }
@@ -532,8 +542,6 @@ fn end_round() -> bool {
 
 impl ms_reactor::Poller for Poller {
     fn poll(&mut self) -> bool {
-        // One look at each lane, whether or not anything came (this is the busy-poll loop's
-        // spin). Replies first: they end work already done, and never wait behind requests.
         // Only a shard awaiting replies can have any (each travels with its `ReplyDue`), so
         // the others skip their reply lanes.
         let (replies_due, nothing_to_ring) = LOCAL.with(|l| {
@@ -541,16 +549,21 @@ impl ms_reactor::Poller for Poller {
                 (l.stats.replies_due > 0, l.to_ring.is_empty())
             })
         });
-        let mut budget = JOB_BUDGET;
         let incoming = &mut self.incoming;
+        let replies = replies_due && !all_empty(&incoming.replies);
+        let requests = !all_empty(&incoming.requests);
+        // The common case while busy-polling: nothing came, nothing to send.
+        if !replies && !requests && !self.backlogged && nothing_to_ring {
+            return false;
+        }
+        // Replies first: they end work already done, and never wait behind requests.
+        let mut budget = JOB_BUDGET;
         let mut ran = 0;
-        if replies_due {
+        if replies {
             ran += run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget);
         }
-        ran += run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
-        // The common case while busy-polling: nothing came, nothing to send.
-        if ran == 0 && !self.backlogged && nothing_to_ring {
-            return false;
+        if requests {
+            ran += run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
         }
         // Running again (a no-op unless parked): senders need not ring.
         self.signals.doorbells[self.shard].unpark();

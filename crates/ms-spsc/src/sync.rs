@@ -44,3 +44,19 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Asks the CPU to start loading the cache line holding `value`, without waiting for it: a
+/// later load of it then hits the cache. Only a hint (nothing on other targets, or under loom,
+/// which has no caches to warm).
+#[inline(always)]
+pub(crate) fn prefetch<T>(value: &T) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    // SAFETY: a prefetch reads nothing into the program and cannot fault; `value` is a live
+    // reference anyway.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = value;
+}

@@ -37,7 +37,7 @@
 //!
 //! # The mesh
 //!
-//! A message to another shard is queued on the sender and published into the lane from this
+//! A message to another shard is queued on the sender and published into a lane from this
 //! shard to it in batches, once per reactor turn (after the sending task yields), so a sender
 //! never blocks (what does not fit in a full lane waits for the next turn) and requests from
 //! one shard to another run in the order they were sent. Replies (the results of

@@ -37,9 +37,10 @@
 //!   batch, then a wake only for a target whose poller is parked (see
 //!   [`doorbell`](crate::doorbell)). 1024 sends in a row cost one fence and at most one wake
 //!   per target.
-//! - **Poll**: run the jobs of every reply lane (if replies are due), then of every request
-//!   lane (at most `JOB_BUDGET` per poll); flush backlogs, replies first; ring. A shard that
-//!   is awake or busy-polling sees a message as soon as it lands, with no wake at all. Before
+//! - **Poll**: run the jobs of every reply lane (if replies are due; with half of the budget
+//!   if requests wait), then of every request lane (at most `JOB_BUDGET` per poll in all);
+//!   flush backlogs, replies first; ring. A shard that is awake or busy-polling sees a
+//!   message as soon as it lands, with no wake at all. Before
 //!   the reactor sleeps (`try_sleep`): ring, park (`parked = true`, fence), look at every lane
 //!   once more, and refuse to sleep if anything came. The doorbell holds
 //!   [`ms_reactor::reactor_waker`]: a sender that finds the poller parked wakes the shard's
@@ -242,6 +243,7 @@ pub(crate) fn start(
         next_request: 0,
         signals,
         backlogged: false,
+        replies_seen: false,
         window: ReplyWindow::new(reply_poll),
     });
 }
@@ -415,6 +417,10 @@ struct Poller {
     signals: Arc<Signals>,
     /// Whether jobs for a full lane were still waiting after the last round.
     backlogged: bool,
+    /// Whether the next poll looks at the reply lanes even with no reply due: `try_sleep`
+    /// found a lane not empty (a safety net: by the `ReplyDue` rule, a reply lane with a job
+    /// in it means a reply is due).
+    replies_seen: bool,
     /// How long to keep polling for replies due.
     window: ReplyWindow,
 }
@@ -468,7 +474,8 @@ impl ReplyWindow {
 /// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
 ///
 /// The lanes are visited starting at `*first`, which then moves on by one, so that a sender
-/// keeping one lane full cannot starve the others of the budget.
+/// keeping one lane full cannot starve the others (of the same class: the poller splits the
+/// budget between the classes) of the budget.
 fn run_jobs(lanes: &mut [CachePadded<InLane>], first: &mut usize, budget: &mut usize) -> usize {
     let mut ran = 0;
     let count = lanes.len();
@@ -550,19 +557,23 @@ impl ms_reactor::Poller for Poller {
             })
         });
         let incoming = &mut self.incoming;
-        let replies = replies_due && !all_empty(&incoming.replies);
+        let look_at_replies = replies_due || std::mem::take(&mut self.replies_seen);
+        let replies = look_at_replies && !all_empty(&incoming.replies);
         let requests = !all_empty(&incoming.requests);
         // The common case while busy-polling: nothing came, nothing to send.
         if !replies && !requests && !self.backlogged && nothing_to_ring {
             return false;
         }
-        // Replies first: they end work already done, and never wait behind requests.
-        let mut budget = JOB_BUDGET;
+        // Replies first: they end work already done, and never wait behind requests. With
+        // requests waiting, replies get half the budget, so that a flood of replies (a shard
+        // keeping thousands of requests in flight) cannot starve them.
         let mut ran = 0;
         if replies {
+            let mut budget = if requests { JOB_BUDGET / 2 } else { JOB_BUDGET };
             ran += run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget);
         }
         if requests {
+            let mut budget = JOB_BUDGET - ran;
             ran += run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
         }
         // Running again (a no-op unless parked): senders need not ring.
@@ -580,6 +591,8 @@ impl ms_reactor::Poller for Poller {
         self.signals.doorbells[self.shard].park();
         if !self.incoming.is_empty() {
             self.signals.doorbells[self.shard].unpark();
+            // Were it a reply with none due, the next poll must still run it.
+            self.replies_seen = true;
             return ms_reactor::Sleep::Refused;
         }
         if self.backlogged {

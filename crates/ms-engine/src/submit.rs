@@ -108,7 +108,8 @@ fn fulfil<T>(promise: ReplyTo<T>, result: Result<T, JoinError>) {
 /// panicked (or the target shard ended before it ran).
 ///
 /// Requests to one shard run in the order they were sent; the reply travels back in a lane
-/// of its own, never behind requests. The doorbell of the target is rung
+/// of its own, never behind requests. So what the work sends back to the caller as requests
+/// (a [`send_to`] to it, a [`Foreign`] dropped away from it) may run there after the reply. The doorbell of the target is rung
 /// once per batch: after the calling task yields (see the [crate docs](crate#the-mesh)).
 ///
 /// # Panics

@@ -72,12 +72,15 @@ fn a_foreign_dropped_on_another_shard_is_dropped_at_home() {
                     assert_eq!(probe.home(), 0);
                     let outcome = submit_to(1, move || async move {
                         let seen = (probe.is_home(), probe.get().is_some(), probe.home());
-                        drop(probe); // sent home over the lane 1 -> 0, before this reply
+                        drop(probe); // sent home as a request, before this reply
                         seen
                     })
                     .await;
                     assert_eq!(outcome, Ok((false, false, 0)));
-                    // The drop job went down the same lane as the reply, so it ran first.
+                    // The reply travels in a lane of its own and may overtake the drop job.
+                    while drops_of("travels").is_empty() {
+                        ms_reactor::yield_now().await;
+                    }
                     assert_eq!(drops_of("travels").len(), 1);
                     stop();
                 }

@@ -218,6 +218,64 @@ fn a_reply_never_waits_behind_requests_sent_before_it() {
 }
 
 #[test]
+fn a_flood_of_replies_leaves_room_for_requests() {
+    // Shard 1 answers a lane's worth of requests and then sends shard 0 a request of its own,
+    // all while shard 0 is blocked. Replies run first, but with half of a poll's budget when
+    // requests wait: the request runs after at most half of the replies (with the whole budget
+    // to replies, it would run after all 1024 of them).
+    const REQUESTS: u64 = 1024;
+    const BUDGET: u64 = 1024;
+    thread_local! {
+        static SNAPSHOT: Cell<u64> = const { Cell::new(0) };
+        static RAN_BEFORE_REQUEST: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+    let gate = Arc::new(Barrier::new(2));
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(move || {
+            let gate = Arc::clone(&gate);
+            async move {
+                if shard_id() == 1 {
+                    while RAN.with(Cell::get) < REQUESTS {
+                        ms_reactor::yield_now().await;
+                    }
+                    // Every reply is in the lane to shard 0: published by the round that ran
+                    // the requests, before this task ran.
+                    send_to(0, || {
+                        let ran = mesh_stats().received - SNAPSHOT.with(Cell::get);
+                        RAN_BEFORE_REQUEST.with(|r| r.set(Some(ran)));
+                    });
+                    gate.wait();
+                    stopped().await;
+                    return;
+                }
+                let replies: Vec<_> = (0..REQUESTS)
+                    .map(|_| submit_to(1, || async { RAN.with(|r| r.set(r.get() + 1)) }))
+                    .collect();
+                ms_reactor::yield_now().await; // the poller publishes the requests
+                gate.wait(); // until shard 1 has answered them all and sent its request
+                SNAPSHOT.with(|s| s.set(mesh_stats().received));
+                for reply in replies {
+                    reply.await.unwrap();
+                }
+                while RAN_BEFORE_REQUEST.with(Cell::get).is_none() {
+                    ms_reactor::yield_now().await;
+                }
+                // Counted in: the replies run before it in its poll, and itself.
+                let ran = RAN_BEFORE_REQUEST.with(Cell::get).unwrap();
+                assert!(
+                    ran <= BUDGET / 2 + 1,
+                    "the request waited for {ran} replies"
+                );
+                stop();
+                stopped().await;
+            }
+        })
+        .unwrap();
+}
+
+#[test]
 fn map_reduce_folds_every_shard_in_order() {
     Engine::builder()
         .shards(3)
@@ -381,12 +439,12 @@ fn replies_due_count_the_requests_awaiting_an_answer() {
                 drop(dropped); // its reply still comes back (and is counted off then)
                 assert_eq!(submit_to(0, || async {}).await, Ok(())); // to itself: no reply due
                 assert_eq!(mesh_stats().replies_due, 4);
-                send_to(1, open_gate); // after the requests: one lane, in order
+                send_to(1, open_gate); // after the requests: one request lane, in order
                 for reply in pending {
                     assert_eq!(reply.await, Ok(()));
                 }
                 // The dropped request's work was released first, so its reply came back first
-                // (one lane each way, in order).
+                // (one reply lane each way, in order).
                 assert_eq!(mesh_stats().replies_due, 0);
                 stop();
             }

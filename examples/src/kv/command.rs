@@ -1,8 +1,8 @@
 //! Executing commands: each key lives on the shard its hash picks; a command runs where its
 //! keys live, at once when that is this shard, otherwise through `submit_to`; multi-key
 //! commands fan out and gather. Work for this shard runs before the next command is read, and
-//! work for another shard is sent in order on one lane, so pipelined commands take effect in
-//! order.
+//! work for another shard is sent in order on one request lane, so pipelined commands take
+//! effect in order.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

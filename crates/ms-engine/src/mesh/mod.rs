@@ -91,8 +91,13 @@ pub(crate) enum Class {
     Reply,
 }
 
+impl Class {
+    /// Every class, replies first (the order in which backlogs are flushed).
+    const ALL: [Class; 2] = [Class::Reply, Class::Request];
+}
+
 /// Classes of message, hence lanes per ordered pair of shards.
-const CLASSES: usize = 2;
+const CLASSES: usize = Class::ALL.len();
 
 /// The index of the lane to shard `to` for messages of `class`, in a shard's outgoing lanes.
 fn lane_of(to: usize, class: Class) -> usize {
@@ -164,7 +169,7 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
         .collect();
     for from in 0..count {
         for to in (0..count).filter(|&to| to != from) {
-            for class in [Class::Request, Class::Reply] {
+            for class in Class::ALL {
                 let (tx, rx) = ms_spsc::stamped::channel(LANE_CAPACITY);
                 *ends[from].outgoing[lane_of(to, class)] = Some(tx);
                 let incoming = &mut ends[to].incoming;
@@ -370,7 +375,7 @@ impl Local {
     /// whether any job is still waiting for room.
     fn flush_all(&mut self) -> bool {
         let mut remaining = false;
-        for class in [Class::Reply, Class::Request] {
+        for class in Class::ALL {
             for to in 0..self.backlog.len() / CLASSES {
                 let lane = lane_of(to, class);
                 if !self.backlog[lane].is_empty() {
@@ -391,7 +396,7 @@ impl Local {
         self.stats.wakes += ring_all(self.to_ring.iter().map(|&to| &*signals.doorbells[to]));
         for to in self.to_ring.drain(..) {
             self.dirty[to] = false;
-            for class in [Class::Request, Class::Reply] {
+            for class in Class::ALL {
                 self.sent_direct[lane_of(to, class)] = false;
             }
         }

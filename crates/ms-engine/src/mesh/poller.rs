@@ -151,7 +151,7 @@ fn received_from(from: usize, n: usize) {
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().as_mut() {
             local.stats.received += n as u64;
-            for class in [Class::Request, Class::Reply] {
+            for class in Class::ALL {
                 if let Some(lane) = local.outgoing[lane_of(from, class)].as_ref() {
                     lane.prefetch_head();
                 }

@@ -148,6 +148,21 @@ fn two_shards_flooding_each_other_all_complete() {
     assert_eq!(done.load(Ordering::SeqCst), 2);
 }
 
+/// Runs `body` on each of two unpinned shards, which share a two-party barrier (a shard that
+/// waits on it blocks its thread: its poller cannot run meanwhile).
+fn two_shards_with_gate<F, Fut>(body: F)
+where
+    F: Fn(Arc<Barrier>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let gate = Arc::new(Barrier::new(2));
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .run(move || body(Arc::clone(&gate)))
+        .unwrap();
+}
+
 thread_local! {
     /// Jobs run on this shard by the tests below.
     static RAN: Cell<u64> = const { Cell::new(0) };
@@ -229,50 +244,42 @@ fn a_flood_of_replies_leaves_room_for_requests() {
         static SNAPSHOT: Cell<u64> = const { Cell::new(0) };
         static RAN_BEFORE_REQUEST: Cell<Option<u64>> = const { Cell::new(None) };
     }
-    let gate = Arc::new(Barrier::new(2));
-    Engine::builder()
-        .shards(2)
-        .pin(false)
-        .run(move || {
-            let gate = Arc::clone(&gate);
-            async move {
-                if shard_id() == 1 {
-                    while RAN.with(Cell::get) < REQUESTS {
-                        ms_reactor::yield_now().await;
-                    }
-                    // Every reply is in the lane to shard 0: published by the round that ran
-                    // the requests, before this task ran.
-                    send_to(0, || {
-                        let ran = mesh_stats().received - SNAPSHOT.with(Cell::get);
-                        RAN_BEFORE_REQUEST.with(|r| r.set(Some(ran)));
-                    });
-                    gate.wait();
-                    stopped().await;
-                    return;
-                }
-                let replies: Vec<_> = (0..REQUESTS)
-                    .map(|_| submit_to(1, || async { RAN.with(|r| r.set(r.get() + 1)) }))
-                    .collect();
-                ms_reactor::yield_now().await; // the poller publishes the requests
-                gate.wait(); // until shard 1 has answered them all and sent its request
-                SNAPSHOT.with(|s| s.set(mesh_stats().received));
-                for reply in replies {
-                    reply.await.unwrap();
-                }
-                while RAN_BEFORE_REQUEST.with(Cell::get).is_none() {
-                    ms_reactor::yield_now().await;
-                }
-                // Counted in: the replies run before it in its poll, and itself.
-                let ran = RAN_BEFORE_REQUEST.with(Cell::get).unwrap();
-                assert!(
-                    ran <= BUDGET / 2 + 1,
-                    "the request waited for {ran} replies"
-                );
-                stop();
-                stopped().await;
+    two_shards_with_gate(|gate| async move {
+        if shard_id() == 1 {
+            while RAN.with(Cell::get) < REQUESTS {
+                ms_reactor::yield_now().await;
             }
-        })
-        .unwrap();
+            // Every reply is in the lane to shard 0: published by the round that ran
+            // the requests, before this task ran.
+            send_to(0, || {
+                let ran = mesh_stats().received - SNAPSHOT.with(Cell::get);
+                RAN_BEFORE_REQUEST.with(|r| r.set(Some(ran)));
+            });
+            gate.wait();
+            stopped().await;
+            return;
+        }
+        let replies: Vec<_> = (0..REQUESTS)
+            .map(|_| submit_to(1, || async { RAN.with(|r| r.set(r.get() + 1)) }))
+            .collect();
+        ms_reactor::yield_now().await; // the poller publishes the requests
+        gate.wait(); // until shard 1 has answered them all and sent its request
+        SNAPSHOT.with(|s| s.set(mesh_stats().received));
+        for reply in replies {
+            reply.await.unwrap();
+        }
+        while RAN_BEFORE_REQUEST.with(Cell::get).is_none() {
+            ms_reactor::yield_now().await;
+        }
+        // Counted in: the replies run before it in its poll, and itself.
+        let ran = RAN_BEFORE_REQUEST.with(Cell::get).unwrap();
+        assert!(
+            ran <= BUDGET / 2 + 1,
+            "the request waited for {ran} replies"
+        );
+        stop();
+        stopped().await;
+    });
 }
 
 #[test]
@@ -347,35 +354,27 @@ fn mesh_stats_count_every_message_exactly() {
 fn a_full_lane_is_counted_and_its_backlog_delivered() {
     // Twice a lane's capacity (1024 slots), sent while the target is blocked.
     const SENDS: u64 = 2048;
-    let gate = Arc::new(Barrier::new(2));
-    Engine::builder()
-        .shards(2)
-        .pin(false)
-        .run(move || {
-            let gate = Arc::clone(&gate);
-            async move {
-                if shard_id() == 1 {
-                    // Block this shard's thread (its poller cannot run) until shard 0 has sent
-                    // everything.
-                    gate.wait();
-                    stopped().await;
-                    return;
-                }
-                for _ in 0..SENDS {
-                    send_to(1, || RAN.with(|r| r.set(r.get() + 1)));
-                }
-                // The poller publishes the batch after this task yields: half of it fits.
-                ms_reactor::yield_now().await;
-                let stats = mesh_stats();
-                assert_eq!((stats.sent, stats.lane_full), (SENDS, SENDS - 1024));
-                gate.wait();
-                let ran = submit_to(1, || async { RAN.with(Cell::get) }).await;
-                assert_eq!(ran, Ok(SENDS));
-                stop();
-                stopped().await;
-            }
-        })
-        .unwrap();
+    two_shards_with_gate(|gate| async move {
+        if shard_id() == 1 {
+            // Block this shard's thread (its poller cannot run) until shard 0 has sent
+            // everything.
+            gate.wait();
+            stopped().await;
+            return;
+        }
+        for _ in 0..SENDS {
+            send_to(1, || RAN.with(|r| r.set(r.get() + 1)));
+        }
+        // The poller publishes the batch after this task yields: half of it fits.
+        ms_reactor::yield_now().await;
+        let stats = mesh_stats();
+        assert_eq!((stats.sent, stats.lane_full), (SENDS, SENDS - 1024));
+        gate.wait();
+        let ran = submit_to(1, || async { RAN.with(Cell::get) }).await;
+        assert_eq!(ran, Ok(SENDS));
+        stop();
+        stopped().await;
+    });
 }
 
 /// Review finding: a shard whose future had returned stopped polling its lanes, so a

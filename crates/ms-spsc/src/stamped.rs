@@ -302,6 +302,56 @@ impl<T> Producer<T> {
     pub fn is_abandoned(&self) -> bool {
         self.ring.abandoned.load(Ordering::Acquire)
     }
+
+    /// Once the consumer has been dropped, takes back the oldest item it never popped;
+    /// `None` while the consumer lives, or when nothing is left.
+    ///
+    /// Items pushed into a queue whose consumer is gone would otherwise wait for the producer
+    /// to be dropped too. A sender that must answer for what it sent (drop it at home, fail
+    /// the caller that waits for it) takes it back with this instead, oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = ms_spsc::stamped::channel::<u32>(4);
+    /// for i in 1..=3 {
+    ///     tx.try_push(i).unwrap();
+    /// }
+    /// assert_eq!(tx.take_back(), None, "the consumer lives");
+    /// assert_eq!(rx.try_pop(), Ok(1));
+    /// drop(rx);
+    /// assert_eq!(tx.take_back(), Some(2));
+    /// assert_eq!(tx.take_back(), Some(3));
+    /// assert_eq!(tx.take_back(), None);
+    /// ```
+    pub fn take_back(&mut self) -> Option<T> {
+        // Acquire (in `is_abandoned`): pairs with the Release store in `Consumer::drop`, which
+        // follows the consumer's last store of `head` and its reads of the items it popped.
+        // So the `head` loaded below is final, those reads happened-before ours, and nobody
+        // else touches the ring's items any more: the producer is the only handle left.
+        if self.ring.slots.is_empty() || !self.is_abandoned() {
+            return None;
+        }
+        // Relaxed: ordered by the Acquire load of `abandoned` above; the only later stores
+        // of `head` are this producer's own.
+        let head = self.ring.head.load(Ordering::Relaxed);
+        if head == self.tail {
+            return None;
+        }
+        let slot = self.ring.find(head)?;
+        let value = slot.value.with(|cell| {
+            // SAFETY: the stamp says the slot holds item `head`, which the consumer never
+            // popped (its final `head` says so) and never will (it is gone). Advancing `head`
+            // below keeps the ring's drop, and this method, from reading it again.
+            unsafe { (*cell).assume_init_read() }
+        });
+        // The ring's drop starts at `head`; so does the next call.
+        self.ring
+            .head
+            .store(head.wrapping_add(1), Ordering::Relaxed);
+        self.cached_head = head.wrapping_add(1);
+        Some(value)
+    }
 }
 
 impl<T> Drop for Producer<T> {

@@ -214,13 +214,33 @@ fn abandonment_is_seen_after_every_item() {
     });
 }
 
+/// Spins (yielding) until `abandoned()` says so. No join: the flag alone must order what
+/// the other side did before it let go.
+fn wait_for_abandon(abandoned: impl Fn() -> bool) {
+    while !abandoned() {
+        thread::yield_now();
+    }
+}
+
 #[test]
 fn producer_sees_consumer_abandon() {
+    // The consumer pops the one item of a full queue, then drops its half. Once the producer
+    // sees the flag (not a join), the pop is visible: there is room again. With the flag's
+    // Release/Acquire weakened to Relaxed, the producer may still load the old `head` and
+    // find the queue full, which this model reports.
     loom::model(|| {
-        let (tx, rx) = channel::<u32>(1);
-        let consumer = thread::spawn(move || drop(rx));
+        let (mut tx, mut rx) = channel::<u32>(1);
+        tx.try_push(1).unwrap();
+        let consumer = thread::spawn(move || {
+            assert_eq!(rx.try_pop(), Ok(1));
+            drop(rx);
+        });
+        wait_for_abandon(|| tx.is_abandoned());
+        assert!(
+            tx.try_push(2).is_ok(),
+            "the consumer's pop is seen with its abandon"
+        );
         consumer.join().unwrap();
-        assert!(tx.is_abandoned());
     });
 }
 
@@ -308,5 +328,36 @@ fn stamped_abandonment_is_seen_after_every_item() {
         let producer = thread::spawn(move || push_all(&mut tx, [1, 2]));
         assert_eq!(take_until_abandoned(&mut rx), [1, 2]);
         producer.join().unwrap();
+    });
+}
+
+#[test]
+fn stamped_take_back_returns_exactly_what_was_never_popped() {
+    // The consumer pops what is ready (maybe nothing, maybe everything) and drops its half
+    // while the producer pushes; once the producer sees the abandon (no join), it takes back
+    // the rest. Every item is popped or taken back, once. With the abandon's Release/Acquire
+    // weakened, the producer may read a stale `head` and take back an item already popped
+    // (a duplicate), which this model reports.
+    loom::model(|| {
+        let (mut tx, mut rx) = stamped::channel::<u32>(2);
+        tx.try_push(1).unwrap();
+        let consumer = thread::spawn(move || {
+            let got = rx.take_ready();
+            drop(rx);
+            got
+        });
+        let second_pushed = tx.try_push(2).is_ok();
+        wait_for_abandon(|| tx.is_abandoned());
+        let mut taken = Vec::new();
+        while let Some(item) = tx.take_back() {
+            taken.push(item);
+        }
+        let mut all = consumer.join().unwrap();
+        all.extend(taken);
+        let expected: &[u32] = if second_pushed { &[1, 2] } else { &[1] };
+        assert_eq!(
+            all, expected,
+            "each item popped or taken back, once, in order"
+        );
     });
 }

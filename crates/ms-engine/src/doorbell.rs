@@ -29,7 +29,7 @@
 use std::fmt;
 use std::task::Waker;
 
-use crate::sync::{AtomicBool, Mutex, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, fence};
 
 /// One shard's doorbell; see the module docs.
 pub(crate) struct Doorbell {
@@ -49,6 +49,13 @@ impl Doorbell {
     /// the task's waker changed.
     pub(crate) fn publish(&self, waker: Waker) {
         *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker);
+    }
+
+    /// Poller, as it goes for good: forgets the waker, so that no sender wakes a reactor that
+    /// has ended.
+    pub(crate) fn retire(&self) {
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(waker); // outside the lock
     }
 
     /// Poller: announces that it is about to wait. The caller must then look at its lanes once
@@ -104,6 +111,42 @@ pub(crate) fn ring_all<'a>(targets: impl IntoIterator<Item = &'a Doorbell>) -> u
         .into_iter()
         .map(|doorbell| u64::from(doorbell.wake_if_parked()))
         .sum()
+}
+
+/// How many shards have departed (their incoming lanes are gone), for the pollers of the
+/// others to notice with the doorbell's handshake.
+///
+/// A departing shard counts itself, then rings every other doorbell ([`ring_all`], whose
+/// `fence(SeqCst)` follows the count); a poller compares the count with the last one it acted
+/// on at each poll and again after it [`park`](Doorbell::park)s (whose fence precedes that
+/// look). So either the departing shard sees the poller parked and wakes it, or the poller sees
+/// the new count before it sleeps: a departure is never missed. The loom model
+/// `a_departure_is_never_missed` below checks it.
+pub(crate) struct Departures(AtomicU64);
+
+impl Departures {
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// The departing shard: counts itself, then rings `others`.
+    pub(crate) fn announce<'a>(&self, others: impl IntoIterator<Item = &'a Doorbell>) {
+        // Release: a poller that loads the new count (Acquire) then sees what the departing
+        // shard did before (its lanes dropped, so they say abandoned).
+        self.0.fetch_add(1, Ordering::Release);
+        ring_all(others);
+    }
+
+    /// How many shards have departed so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl fmt::Debug for Departures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Departures").field(&self.count()).finish()
+    }
 }
 
 impl fmt::Debug for Doorbell {
@@ -205,6 +248,45 @@ mod loom_models {
             };
             assert_eq!(run_poller(&doorbell, &mut [rx], 2), [1, 2]);
             sender.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_departure_is_never_missed() {
+        // A shard departs (drops a lane, counts itself, rings) while the poller of another
+        // looks for departures, parks, looks again and waits: it must wake and see the lane
+        // abandoned.
+        model(|| {
+            let doorbell = Arc::new(Doorbell::new());
+            let departures = Arc::new(Departures::new());
+            let (tx, rx) = stamped::channel::<u32>(1);
+            let departing = {
+                let (doorbell, departures) = (Arc::clone(&doorbell), Arc::clone(&departures));
+                thread::spawn(move || {
+                    drop(rx);
+                    departures.announce([&*doorbell]);
+                })
+            };
+            let wakes = std::sync::Arc::new(Wakes(AtomicUsize::new(0)));
+            doorbell.publish(Waker::from(std::sync::Arc::clone(&wakes)));
+            loop {
+                doorbell.unpark();
+                if departures.count() != 0 {
+                    break;
+                }
+                doorbell.park();
+                if departures.count() != 0 {
+                    break;
+                }
+                while wakes.0.swap(0, Ordering::Acquire) == 0 {
+                    thread::yield_now();
+                }
+            }
+            assert!(
+                tx.is_abandoned(),
+                "the departure is seen with its lane gone"
+            );
+            departing.join().unwrap();
         });
     }
 

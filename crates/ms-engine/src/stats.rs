@@ -25,6 +25,16 @@ pub struct MeshStats {
     /// its reply has come back). While any is due, an idle shard keeps polling for a while
     /// before it sleeps (see [`Builder::reply_poll`](crate::Builder::reply_poll)).
     pub replies_due: u64,
+    /// Messages to a shard that had ended (its future panicked, or the engine is tearing
+    /// down): refused when sent, or taken back from its lane, and dropped on this shard. A
+    /// [`submit_to`](crate::submit_to) among them resolves as
+    /// [`JoinError::Cancelled`](ms_reactor::JoinError::Cancelled).
+    pub undeliverable: u64,
+    /// Panics caught in messages this shard ran (a [`send_to`](crate::send_to) job, say) or
+    /// dropped, each reported on stderr. A panic in a [`submit_to`](crate::submit_to)'s work
+    /// is not counted here: it comes back to the caller as
+    /// [`JoinError::Panicked`](ms_reactor::JoinError::Panicked).
+    pub panics: u64,
 }
 
 /// The mesh counters of the shard running on this thread.

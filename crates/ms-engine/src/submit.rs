@@ -7,9 +7,11 @@
 //! [`Foreign`]; when the work ends, the target sends back a job that fulfils the promise on
 //! the caller's shard. A panic in the work is caught there and comes back as
 //! [`JoinError::Panicked`]; a request or reply dropped on the way (its shard ended) takes
-//! the promise home, which resolves the reply with [`JoinError::Cancelled`]. Only if home
-//! cannot be reached any more (the engine is tearing down) is the promise leaked instead
-//! (see [`Foreign`]), and the reply never resolves.
+//! the promise home, which resolves the reply with [`JoinError::Cancelled`]. Work for a shard
+//! that has ended (its future panicked, say) is refused when sent, or taken back from its
+//! lane when the shard goes, and dropped on the caller's shard: cancelled at once, never a
+//! hang. Only if home cannot be reached any more (the engine is tearing down) is the promise
+//! leaked instead (see [`Foreign`]), and the reply never resolves.
 
 use std::future::Future;
 use std::ops::DerefMut;
@@ -24,37 +26,59 @@ use ms_future::Promise;
 use crate::Foreign;
 use crate::mesh;
 
-/// Runs `make()` and the future it returns, catching a panic in either.
+/// Runs `make()` and the future it returns, catching a panic in either (or in the future's
+/// drop).
 async fn caught<F, Fut>(make: F) -> Result<Fut::Output, JoinError>
 where
     F: FnOnce() -> Fut,
-    Fut: Future,
+    Fut: Future + 'static,
 {
     let future = std::panic::catch_unwind(AssertUnwindSafe(make)).map_err(panicked)?;
-    poll_caught(std::pin::pin!(future)).await
+    poll_caught(ms_alloc::PoolBox::pin(future)).await
 }
 
-/// Polls `future` to its end, catching a panic in any poll.
+/// Polls `future` to its end and drops it, catching a panic in any poll or in the drop: a
+/// future whose destructor panics after it produced its output is a panic too (the output is
+/// dropped), whether it was ready at its first poll or later.
 async fn poll_caught<Fut: Future>(
-    mut future: Pin<impl DerefMut<Target = Fut>>,
+    future: Pin<impl DerefMut<Target = Fut>>,
 ) -> Result<Fut::Output, JoinError> {
+    let mut future = Some(future);
     std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let pinned = future.as_mut().expect("polled after it ended");
+            let output = pinned.as_mut().poll(cx);
+            if output.is_ready() {
+                future = None; // dropped inside the catch
+            }
+            output
+        }));
+        match polled {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panicked(payload))),
+            Err(payload) => {
+                // What is left of the future (if the poll panicked) is dropped inside a
+                // catch too: its panic is the same failure, already reported.
+                let rest = future.take();
+                if let Err(again) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(rest))) {
+                    mesh::drop_payload(again);
+                }
+                Poll::Ready(Err(panicked(payload)))
+            }
         }
     })
     .await
 }
 
-/// The error of a caught panic.
+/// The error of a caught panic (whose payload is then dropped safely).
 fn panicked(payload: Box<dyn std::any::Any + Send>) -> JoinError {
-    JoinError::Panicked(panic_message(&*payload))
+    let message = panic_message(&*payload);
+    mesh::drop_payload(payload);
+    JoinError::Panicked(message)
 }
 
 /// Runs `make()` and the future it returns on this shard, then `reply` with its output (a
-/// panic in either comes back as [`JoinError::Panicked`]).
+/// panic in either, or in the future's drop, comes back as [`JoinError::Panicked`]).
 ///
 /// The future is polled once at once, and if it is ready then (as it usually is), that is
 /// all: no task is spawned. Otherwise it is spawned and polled again with its own waker. The
@@ -104,8 +128,11 @@ fn fulfil<T>(promise: ReplyTo<T>, result: Result<T, JoinError>) {
 }
 
 /// Runs `make()` on shard `shard` and resolves with its output here. On the calling shard
-/// itself, it is simply spawned. The future's output is the task's, or a [`JoinError`] if it
-/// panicked (or the target shard ended before it ran).
+/// itself, it is simply spawned. The future's output is the task's, or a [`JoinError`]:
+/// [`Panicked`](JoinError::Panicked) if `make`, a poll of its future or the future's drop
+/// panicked (the output, if there was one, is dropped), on any shard; and
+/// [`Cancelled`](JoinError::Cancelled) if the work never ended: the target shard ended
+/// first (its future panicked, say), or the engine tore down.
 ///
 /// Requests to one shard run in the order they were sent; the reply travels back in a lane
 /// of its own, never behind requests. So what the work sends back to the caller as requests

@@ -52,12 +52,21 @@
 //!
 //! A panic in a job is caught and reported; the poller runs on.
 //!
-//! # Teardown
+//! # Teardown, and shards that fail
 //!
-//! A shard's poller is dropped with its reactor; then `finish` flushes and rings what it can
-//! and drops the lanes. Jobs left in a lane are dropped with it, on whichever thread lets go
-//! last (they are `Send`); a [`Foreign`](crate::Foreign) inside one is never dropped off its
-//! home thread (it leaks instead; see its docs).
+//! A shard's poller is dropped with its reactor, at the end of the run or when the shard's
+//! future panics. It drops its incoming lanes first (their producers then see them
+//! abandoned), forgets its doorbell's waker, and *departs* (`Signals::depart`): it counts the
+//! departure and rings every parked peer. Each peer's poller, at its next poll (or before it
+//! sleeps), takes back what it queued for the departed shard, in the lanes
+//! ([`Producer::take_back`]) and in its backlogs, drops it on its own thread, and closes those
+//! lanes; a later send to that shard is refused and dropped at once, as is a send into a lane
+//! already seen abandoned. A `submit_to` among them resolves as `Cancelled` right away
+//! (dropping its request drops the reply's promise at home): nothing waits on a shard that
+//! is gone. Then `finish` flushes and rings what it can and drops the shard's outgoing lanes.
+//! Jobs are `Send`, so dropping them on the sender is sound; a
+//! [`Foreign`](crate::Foreign) inside one is never dropped off its home thread (it leaks
+//! instead; see its docs). A panic in a job's drop is caught, reported and counted.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -67,7 +76,7 @@ use std::time::Duration;
 use ms_spsc::CachePadded;
 use ms_spsc::stamped::{Consumer, Producer};
 
-use crate::doorbell::{Doorbell, ring_all};
+use crate::doorbell::{Departures, Doorbell, ring_all};
 use crate::stats::MeshStats;
 
 pub(crate) use crate::job::Job;
@@ -117,6 +126,24 @@ const BACKLOG_RETRY: Duration = Duration::from_micros(50);
 /// Every shard's doorbell, shared by all shards of one engine.
 pub(crate) struct Signals {
     doorbells: Vec<CachePadded<Doorbell>>,
+    /// How many shards' incoming lanes are gone (see [`Signals::depart`]).
+    departures: CachePadded<Departures>,
+}
+
+impl Signals {
+    /// Shard `shard`'s incoming lanes are gone (its consumers dropped, so the lanes say they
+    /// are abandoned): tells every other shard, which then takes back what it queued for it
+    /// (see [`Departures`] for why none misses it).
+    fn depart(&self, shard: usize) {
+        let others = self.doorbells.iter().enumerate();
+        self.departures
+            .announce(others.filter(|&(i, _)| i != shard).map(|(_, d)| &**d));
+    }
+
+    /// How many shards have departed so far.
+    fn departures(&self) -> u64 {
+        self.departures.count()
+    }
 }
 
 /// One shard's ends of the mesh, before its thread starts.
@@ -185,6 +212,7 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
         doorbells: (0..count)
             .map(|_| CachePadded::new(Doorbell::new()))
             .collect(),
+        departures: CachePadded::new(Departures::new()),
     });
     (ends, signals)
 }
@@ -266,12 +294,29 @@ pub(crate) fn finish() {
 /// # Panics
 ///
 /// Outside an engine shard, or if `to` is this shard.
+///
+/// A job for a shard that has ended is dropped here, at once (after the mesh's borrow ends:
+/// its drop may send).
 pub(crate) fn send(to: usize, class: Class, job: Job) {
-    LOCAL.with(|l| {
+    let refused = LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         let local = local.as_mut().expect("the mesh runs on engine shards only");
-        local.push(lane_of(to, class), job);
+        local.push(lane_of(to, class), job).err()
     });
+    drop_caught(refused);
+}
+
+/// Drops `jobs` (none may be borrowing the mesh), each inside a catch: a panic in a job's
+/// drop is reported, and the rest are still dropped.
+pub(crate) fn drop_caught(jobs: impl IntoIterator<Item = Job>) {
+    for job in jobs {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(job))) {
+            contained(
+                "a message for a shard that ended panicked as it was dropped",
+                payload,
+            );
+        }
+    }
 }
 
 /// Sends `f`, of `class`, to shard `to` of engine `engine` if this thread is another shard of
@@ -301,11 +346,15 @@ pub(crate) fn try_send<F: FnOnce() + Send + 'static>(
             return None;
         }
         let job = Job::new(f.take()?);
-        local.push(lane, job);
-        Some(())
+        Some(local.push(lane, job).err())
     });
     match pushed {
-        Ok(Some(())) => Ok(()),
+        // The target ended between the check and the push (a race): the job is dropped
+        // here, which is sound (it is `Send`); a `Foreign` inside it leaks.
+        Ok(Some(refused)) => {
+            drop_caught(refused);
+            Ok(())
+        }
         _ => Err(f.take().expect("not sent, so still here")),
     }
 }
@@ -327,25 +376,57 @@ pub(crate) fn stats() -> MeshStats {
 impl Local {
     /// Sends `job` on outgoing lane `lane`: straight into it if it is the first since its
     /// target was last rung, else queued for the poller to publish with the rest of the batch.
-    /// Either way, the target is marked to be rung.
-    fn push(&mut self, lane: usize, job: Job) {
-        self.stats.sent += 1;
+    /// Either way, the target is marked to be rung. Hands the job back if the target has
+    /// ended (the caller drops it, outside the borrow).
+    fn push(&mut self, lane: usize, job: Job) -> Result<(), Job> {
         // The first message into a lane in a batch goes out at once (a lone request or reply
         // is not held until the end of the turn); the rest of the batch waits to be published
-        // together.
+        // together. A lane seen abandoned refuses it; one abandoned later is emptied when its
+        // target's departure is seen (`take_back_undeliverable`).
         let first = !self.sent_direct[lane] && self.backlog[lane].is_empty();
+        let live = match self.outgoing[lane].as_ref() {
+            Some(producer) => !first || !producer.is_abandoned(),
+            None => false,
+        };
+        if !live {
+            self.stats.undeliverable += 1;
+            return Err(job);
+        }
+        self.stats.sent += 1;
         self.mark(target_of(lane));
         let job = if first {
             self.sent_direct[lane] = true;
-            let producer = self.outgoing[lane].as_mut().expect("no lane to self");
+            let producer = self.outgoing[lane].as_mut().expect("checked live");
             match producer.try_push(job) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(full) => full.into_inner(),
             }
         } else {
             job
         };
         self.backlog[lane].push_back(job);
+        Ok(())
+    }
+
+    /// Takes back everything this shard queued for shards that have ended (in their lanes
+    /// and in its backlogs) and closes those lanes, so later sends to them are refused.
+    /// Returns the jobs, for the caller to drop outside the borrow.
+    fn take_back_undeliverable(&mut self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for lane in 0..self.outgoing.len() {
+            if !self.outgoing[lane]
+                .as_ref()
+                .is_some_and(|producer| producer.is_abandoned())
+            {
+                continue;
+            }
+            let mut producer = self.outgoing[lane].take().expect("checked above");
+            jobs.extend(std::iter::from_fn(|| producer.take_back()));
+            jobs.extend(self.backlog[lane].drain(..));
+            self.waiting[lane] = 0;
+        }
+        self.stats.undeliverable += jobs.len() as u64;
+        jobs
     }
 
     /// Notes that `to` needs its doorbell rung (by the poller, later this reactor turn).
@@ -400,6 +481,34 @@ impl Local {
                 self.sent_direct[lane_of(to, class)] = false;
             }
         }
+    }
+}
+
+/// Reports a panic the mesh caught in user code (a job run or dropped), counts it in this
+/// shard's [`MeshStats::panics`], and drops its payload, itself inside a catch: a payload whose
+/// own drop panics is leaked instead.
+pub(crate) fn contained(what: &str, payload: Box<dyn std::any::Any + Send>) {
+    let shard = crate::try_shard_id().map_or_else(|| "?".to_owned(), |s| s.to_string());
+    eprintln!(
+        "ms-engine: shard {shard}: {what}: {}",
+        ms_reactor::panic_message(&*payload)
+    );
+    // `try_with`: this may run in a thread-local destructor at thread exit.
+    let _ = LOCAL.try_with(|l| {
+        if let Ok(mut local) = l.try_borrow_mut() {
+            if let Some(local) = local.as_mut() {
+                local.stats.panics += 1;
+            }
+        }
+    });
+    drop_payload(payload);
+}
+
+/// Drops a caught panic's payload inside a catch of its own: a payload whose drop panics
+/// too is leaked (with that second payload) rather than unwinding out of the mesh.
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

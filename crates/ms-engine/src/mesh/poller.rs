@@ -5,7 +5,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ms_reactor::panic_message;
 use ms_spsc::CachePadded;
 
 use super::{
@@ -28,6 +27,8 @@ pub(super) struct Poller {
     replies_seen: bool,
     /// How long to keep polling for replies due.
     window: ReplyWindow,
+    /// The departures of other shards this poller has acted on (see `Signals::depart`).
+    departures_seen: u64,
 }
 
 impl Poller {
@@ -48,6 +49,7 @@ impl Poller {
             backlogged: false,
             replies_seen: false,
             window: ReplyWindow::new(reply_poll),
+            departures_seen: 0,
         }
     }
 }
@@ -131,14 +133,10 @@ fn run_jobs(lanes: &mut [CachePadded<InLane>], first: &mut usize, budget: &mut u
     ran
 }
 
-/// Runs one job, catching (and reporting) a panic so the poller lives on.
+/// Runs one job, catching (reporting and counting) a panic so the poller lives on.
 fn run_job(job: Job) {
     if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| job.run())) {
-        let shard = crate::try_shard_id().map_or_else(|| "?".to_owned(), |s| s.to_string());
-        eprintln!(
-            "ms-engine: a job sent to shard {shard} panicked: {}",
-            panic_message(&*payload)
-        );
+        super::contained("a job sent to this shard panicked", payload);
     }
 }
 
@@ -160,6 +158,22 @@ fn received_from(from: usize, n: usize) {
     });
 }
 
+/// Takes back what this shard queued for shards that have ended and drops it here (a
+/// `submit_to` among it resolves as cancelled). Returns whether there was any.
+fn take_back_undeliverable() -> bool {
+    let jobs = LOCAL.with(|l| {
+        l.borrow_mut()
+            .as_mut()
+            .map(super::Local::take_back_undeliverable)
+    });
+    let Some(jobs) = jobs else {
+        return false;
+    };
+    let any = !jobs.is_empty();
+    super::drop_caught(jobs); // outside the borrow: a drop may send
+    any
+}
+
 /// Closes a round of jobs: flushes backlogs and rings every dirty target. Returns whether a
 /// backlog remains.
 fn end_round() -> bool {
@@ -176,6 +190,13 @@ fn end_round() -> bool {
 
 impl ms_reactor::Poller for Poller {
     fn poll(&mut self) -> bool {
+        // A shard has ended since the last look: take back what was queued for it.
+        let departures = self.signals.departures();
+        let mut took_back = false;
+        if departures != self.departures_seen {
+            self.departures_seen = departures;
+            took_back = take_back_undeliverable();
+        }
         // Only a shard awaiting replies can have any (each travels with its `ReplyDue`), so
         // the others skip their reply lanes.
         let (replies_due, nothing_to_ring) = LOCAL.with(|l| {
@@ -189,7 +210,7 @@ impl ms_reactor::Poller for Poller {
         let requests = !all_empty(&incoming.requests);
         // The common case while busy-polling: nothing came, nothing to send.
         if !replies && !requests && !self.backlogged && nothing_to_ring {
-            return false;
+            return took_back;
         }
         // Replies first: they end work already done, and never wait behind requests. With
         // requests waiting, replies get half the budget, so that a flood of replies (a shard
@@ -210,13 +231,15 @@ impl ms_reactor::Poller for Poller {
         }
         // Rings what the jobs sent, and what the shard's tasks sent this turn.
         self.backlogged = end_round();
-        ran > 0
+        ran > 0 || took_back
     }
 
     fn try_sleep(&mut self) -> ms_reactor::Sleep {
         self.backlogged = end_round();
         self.signals.doorbells[self.shard].park();
-        if !self.incoming.is_empty() {
+        // A departure is looked for after parking too: `Signals::depart` rings after it
+        // counts, so either it sees this shard parked and wakes it, or this sees the count.
+        if !self.incoming.is_empty() || self.signals.departures() != self.departures_seen {
             self.signals.doorbells[self.shard].unpark();
             // Were it a reply with none due, the next poll must still run it.
             self.replies_seen = true;
@@ -243,6 +266,22 @@ impl ms_reactor::Poller for Poller {
                 .map_or((0, 0), |l| (l.stats.replies_due, l.requests))
         });
         self.window.end(now, due, requests)
+    }
+}
+
+impl Drop for Poller {
+    /// The shard ends: its incoming lanes go first (so they say abandoned), then the other
+    /// shards are told, and take back what they queued for it.
+    fn drop(&mut self) {
+        drop(std::mem::replace(
+            &mut self.incoming,
+            Incoming {
+                replies: Vec::new(),
+                requests: Vec::new(),
+            },
+        ));
+        self.signals.doorbells[self.shard].retire();
+        self.signals.depart(self.shard);
     }
 }
 

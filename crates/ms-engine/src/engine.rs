@@ -276,6 +276,10 @@ impl Builder {
 
     /// Leaves SIGINT and SIGTERM alone (by default they stop the engine in order: `stopped()`
     /// resolves on every shard, in-flight work finishes, `run` returns).
+    ///
+    /// Either way, handlers the program installed for them keep running: the engine's action
+    /// is chained with them (through `signal-hook-registry`), never put in their place. A
+    /// process whose engines all ignore signals never has the action installed.
     pub fn ignore_signals(mut self) -> Builder {
         self.ignore_signals = true;
         self

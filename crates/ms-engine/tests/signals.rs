@@ -154,3 +154,80 @@ fn sigterm_after_child() {
     std::thread::sleep(Duration::from_secs(30));
     std::process::exit(0);
 }
+
+#[test]
+fn the_programs_own_handler_still_runs_and_signals_can_be_left_alone() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "chained_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MS_ENGINE_CHAINED_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("CHAINED 1 STOPPED"), "{stdout}");
+    assert!(stdout.contains("IGNORED 3"), "{stdout}");
+}
+
+/// Calls to the program's own SIGTERM handler.
+static OWN_HANDLER_RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn own_handler(_: libc::c_int) {
+    OWN_HANDLER_RAN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+#[ignore = "run by the_programs_own_handler_still_runs_and_signals_can_be_left_alone in a child"]
+fn chained_child() {
+    use std::sync::atomic::Ordering;
+    if std::env::var_os("MS_ENGINE_CHAINED_CHILD").is_none() {
+        return;
+    }
+    // SAFETY: installs a handler that only bumps an atomic; `action` is a valid sigaction.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = own_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    // The engine's action joins the program's handler: both run, the engine stops.
+    ms_engine::Engine::builder()
+        .shards(1)
+        .pin(false)
+        .run(|| async {
+            // SAFETY: kill(2) on our own pid.
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            ms_engine::stopped().await;
+        })
+        .unwrap();
+    let ran = OWN_HANDLER_RAN.load(Ordering::SeqCst);
+    println!("CHAINED {ran} STOPPED");
+    // With no engine running, the program's handler alone answers: the process lives on.
+    // SAFETY: kill(2) on our own pid.
+    unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+    while OWN_HANDLER_RAN.load(Ordering::SeqCst) < 2 {
+        std::thread::yield_now();
+    }
+    // An engine that leaves signals alone is not stopped by one (its future ends by itself).
+    ms_engine::Engine::builder()
+        .shards(1)
+        .pin(false)
+        .ignore_signals()
+        .run(|| async {
+            // SAFETY: kill(2) on our own pid.
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            while OWN_HANDLER_RAN.load(Ordering::SeqCst) < 3 {
+                ms_reactor::yield_now().await;
+            }
+        })
+        .unwrap();
+    println!("IGNORED {}", OWN_HANDLER_RAN.load(Ordering::SeqCst));
+}

@@ -23,6 +23,71 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     Ok(cpus)
 }
 
+/// How many shards an engine runs when none is set: one per CPU the process may use,
+/// which is the smaller of its affinity mask and its CPU quota (a cgroup's `cpu.max`, as
+/// [`std::thread::available_parallelism`] reads it), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultShards {
+    /// The shards: `cpus.min(parallelism)`, at least one.
+    pub count: usize,
+    /// The CPUs of the affinity mask (see [`allowed_cpus`]).
+    pub cpus: usize,
+    /// What [`std::thread::available_parallelism`] says (the mask and the CPU quota), or
+    /// `cpus` when it cannot tell.
+    pub parallelism: usize,
+}
+
+impl DefaultShards {
+    /// Reads the affinity mask and the quota of this process now.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `sched_getaffinity`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let default = ms_engine::cpu::DefaultShards::now().unwrap();
+    /// assert!(default.count >= 1 && default.count <= default.cpus);
+    /// println!("{default}"); // e.g. "2 shards: 2 CPUs in the affinity mask, parallelism 2"
+    /// ```
+    pub fn now() -> io::Result<Self> {
+        let cpus = allowed_cpus()?.len();
+        let parallelism = std::thread::available_parallelism().map_or(cpus, |n| n.get());
+        Ok(Self::from_counts(cpus, parallelism))
+    }
+
+    fn from_counts(cpus: usize, parallelism: usize) -> Self {
+        Self {
+            count: cpus.min(parallelism).max(1),
+            cpus,
+            parallelism,
+        }
+    }
+
+    /// Whether a CPU quota (not the mask) set the count.
+    pub fn limited_by_quota(&self) -> bool {
+        self.parallelism < self.cpus
+    }
+}
+
+impl std::fmt::Display for DefaultShards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} shards: {} CPUs in the affinity mask, parallelism {}{}",
+            self.count,
+            self.cpus,
+            self.parallelism,
+            if self.limited_by_quota() {
+                " (a CPU quota)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// Pins the calling thread to `cpu`. A failure is an error, never silently ignored.
 ///
 /// # Errors
@@ -59,6 +124,17 @@ pub fn current_cpu() -> io::Result<usize> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_shard_count_honours_a_cpu_quota() {
+        let quota = DefaultShards::from_counts(8, 2);
+        assert_eq!(quota.count, 2);
+        assert!(quota.limited_by_quota());
+        assert!(quota.to_string().contains("(a CPU quota)"), "{quota}");
+        let mask = DefaultShards::from_counts(4, 4);
+        assert_eq!((mask.count, mask.limited_by_quota()), (4, false));
+        assert_eq!(DefaultShards::from_counts(0, 0).count, 1);
+    }
 
     #[test]
     fn pins_to_an_allowed_cpu_and_rejects_others() {

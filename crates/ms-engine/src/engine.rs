@@ -6,83 +6,45 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
-use std::task::{Poll, Waker};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use crate::cpu;
+use crate::lifecycle::{ExitBarrier, StartGate, StopFlag};
 use ms_reactor::panic_message;
 
-/// What every shard of one engine shares: the stop flag and the wakers waiting on it.
+/// What every shard of one engine shares: the stop flag and the exit barrier.
 struct Shared {
     /// This run's number, unique in the process (see [`Home`]).
     id: u64,
     count: usize,
-    stopping: AtomicBool,
-    /// Per shard, the wakers of every task waiting in `stopped`.
-    waiting: Mutex<Vec<Vec<Waker>>>,
-    /// Shards whose future has returned (or panicked): the exit barrier's count.
-    finished: AtomicUsize,
-    /// Shards waiting at the exit barrier.
-    exiting: Mutex<Vec<Waker>>,
+    stop: StopFlag,
+    exit: ExitBarrier,
 }
 
 impl Shared {
     /// One more shard has finished its future; the last one releases the barrier.
     fn arrive(&self) {
-        if self.finished.fetch_add(1, Ordering::SeqCst) + 1 >= self.count {
-            let waiters =
-                std::mem::take(&mut *self.exiting.lock().unwrap_or_else(|p| p.into_inner()));
-            for waker in waiters {
-                waker.wake();
-            }
-        }
+        self.exit.arrive();
     }
 
     /// The exit barrier: resolves once every shard has finished its future. Meanwhile this
     /// shard's reactor keeps running, so its mesh still answers the shards that have not (a
     /// `submit_to` to a shard that is done gets its reply, never a hang).
     async fn all_finished(&self) {
-        std::future::poll_fn(|cx| {
-            if self.finished.load(Ordering::SeqCst) >= self.count {
-                return Poll::Ready(());
-            }
-            let mut exiting = self.exiting.lock().unwrap_or_else(|p| p.into_inner());
-            // Re-checked under the lock `arrive` takes to wake: no lost wake-up.
-            if self.finished.load(Ordering::SeqCst) >= self.count {
-                return Poll::Ready(());
-            }
-            exiting.push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await;
+        std::future::poll_fn(|cx| self.exit.poll_all_finished(cx)).await;
+    }
+
+    fn stop(&self) {
+        self.stop.stop();
     }
 }
 
 impl crate::signals::Stop for Shared {
     fn stop(&self) {
         Shared::stop(self);
-    }
-}
-
-impl Shared {
-    fn stop(&self) {
-        // SeqCst store, then take the wakers under the lock: a waiter that registered before
-        // the lock is woken; one that registers after sees the flag (it re-checks under the
-        // same lock).
-        self.stopping.store(true, Ordering::SeqCst);
-        let wakers: Vec<Waker> = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter_mut()
-            .flat_map(std::mem::take)
-            .collect();
-        for waker in wakers {
-            waker.wake();
-        }
     }
 }
 
@@ -163,21 +125,7 @@ pub fn stop() {
 pub async fn stopped() {
     let (id, shared) = with_shard(|s| (s.id, Arc::clone(&s.shared)))
         .expect("ms_engine::stopped awaited outside an engine shard");
-    std::future::poll_fn(|cx| {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return Poll::Ready(());
-        }
-        let mut waiting = shared.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if shared.stopping.load(Ordering::SeqCst) {
-            return Poll::Ready(());
-        }
-        let wakers = &mut waiting[id];
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
-    })
-    .await;
+    std::future::poll_fn(|cx| shared.stop.poll_stopped(id, cx)).await;
 }
 
 /// Why an engine run failed.
@@ -203,6 +151,13 @@ pub enum EngineError {
     },
     /// The SIGINT/SIGTERM handler could not be installed.
     Signals(io::Error),
+    /// A shard's thread could not be started (the shards started before it ran nothing).
+    Spawn {
+        /// The shard.
+        shard: usize,
+        /// The error of `std::thread::Builder::spawn`.
+        source: io::Error,
+    },
     /// A shard's future panicked (the other shards were asked to stop).
     Panicked {
         /// The shard.
@@ -223,6 +178,9 @@ impl fmt::Display for EngineError {
                 write!(f, "cannot start the reactor of shard {shard}: {source}")
             }
             Self::Signals(source) => write!(f, "cannot handle SIGINT/SIGTERM: {source}"),
+            Self::Spawn { shard, source } => {
+                write!(f, "cannot start the thread of shard {shard}: {source}")
+            }
             Self::Panicked { shard, message } => write!(f, "shard {shard} panicked: {message}"),
         }
     }
@@ -231,9 +189,10 @@ impl fmt::Display for EngineError {
 impl std::error::Error for EngineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Pin { source, .. } | Self::Reactor { source, .. } | Self::Signals(source) => {
-                Some(source)
-            }
+            Self::Pin { source, .. }
+            | Self::Reactor { source, .. }
+            | Self::Spawn { source, .. }
+            | Self::Signals(source) => Some(source),
             _ => None,
         }
     }
@@ -248,6 +207,8 @@ pub struct Builder {
     busy_poll: Duration,
     reply_poll: Option<Duration>,
     ignore_signals: bool,
+    time_quota: Option<Duration>,
+    stall_threshold: Option<Duration>,
 }
 
 /// How long a shard awaiting replies busy-polls before it sleeps, unless set otherwise: long
@@ -255,7 +216,9 @@ pub struct Builder {
 pub const DEFAULT_REPLY_POLL: Duration = Duration::from_micros(50);
 
 impl Builder {
-    /// Runs `shards` shards (default: one per CPU of [`cores`](Self::cores)).
+    /// Runs `shards` shards (default: one per CPU of [`cores`](Self::cores); without `cores`,
+    /// one per CPU the process may use: its affinity mask, or fewer under a CPU quota, see
+    /// [`cpu::DefaultShards`], which a quota-limited run reports on stderr).
     pub fn shards(mut self, shards: usize) -> Builder {
         self.shards = Some(shards);
         self
@@ -282,6 +245,21 @@ impl Builder {
     /// process whose engines all ignore signals never has the action installed.
     pub fn ignore_signals(mut self) -> Builder {
         self.ignore_signals = true;
+        self
+    }
+
+    /// Each shard reactor's time quota per turn: how long it runs tasks (and mesh messages)
+    /// before it looks at I/O and timers again (default: the reactor's, 0.5 ms; see
+    /// [`ms_reactor::Builder::time_quota`]).
+    pub fn time_quota(mut self, quota: Duration) -> Builder {
+        self.time_quota = Some(quota);
+        self
+    }
+
+    /// A poll that holds a shard longer than this is reported as a stall (default: the
+    /// reactor's, 25 ms; see [`ms_reactor::Builder::stall_threshold`]).
+    pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
+        self.stall_threshold = Some(threshold);
         self
     }
 
@@ -322,22 +300,30 @@ impl Builder {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let cores = match self.cores {
-            Some(cores) => cores,
-            None => cpu::allowed_cpus().map_err(|_| EngineError::NoCpus)?,
+        let (cores, default_count) = match self.cores {
+            Some(cores) => {
+                let count = cores.len();
+                (cores, count)
+            }
+            None => {
+                let cores = cpu::allowed_cpus().map_err(|_| EngineError::NoCpus)?;
+                let default = cpu::DefaultShards::now().map_err(|_| EngineError::NoCpus)?;
+                if self.shards.is_none() && default.limited_by_quota() {
+                    eprintln!("ms-engine: {default}");
+                }
+                (cores, default.count)
+            }
         };
         if cores.is_empty() {
             return Err(EngineError::NoCpus);
         }
-        let count = self.shards.unwrap_or(cores.len()).max(1);
+        let count = self.shards.unwrap_or(default_count).max(1);
         let pin = self.pin.unwrap_or(true);
         let shared = Arc::new(Shared {
             id: NEXT_ENGINE.fetch_add(1, Ordering::Relaxed),
             count,
-            stopping: AtomicBool::new(false),
-            waiting: Mutex::new(vec![Vec::new(); count]),
-            finished: AtomicUsize::new(0),
-            exiting: Mutex::new(Vec::new()),
+            stop: StopFlag::new(count),
+            exit: ExitBarrier::new(count),
         });
         if !self.ignore_signals {
             let engine: Arc<dyn crate::signals::Stop> = Arc::clone(&shared) as _;
@@ -346,97 +332,111 @@ impl Builder {
         let make = Arc::new(make);
         let (ends, signals) = crate::mesh::build(count);
         let mut ends: Vec<Option<crate::mesh::Ends>> = ends.into_iter().map(Some).collect();
-        let ready = Arc::new(Barrier::new(count));
-        let failed = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(StartGate::new(count));
         let busy_poll = self.busy_poll;
+        let (time_quota, stall_threshold) = (self.time_quota, self.stall_threshold);
         let reply_poll = self.reply_poll.unwrap_or(DEFAULT_REPLY_POLL);
-        let threads: Vec<_> = (0..count)
-            .map(|shard| {
-                let cpu = cores[shard % cores.len()];
-                let (shared, make, ready, failed) = (
-                    Arc::clone(&shared),
-                    Arc::clone(&make),
-                    Arc::clone(&ready),
-                    Arc::clone(&failed),
-                );
-                let mesh_ends = ends[shard].take().expect("one set of ends per shard");
-                let signals = Arc::clone(&signals);
-                thread::Builder::new()
-                    .name(format!("ms-shard-{shard}"))
-                    .spawn(move || -> Result<(), EngineError> {
-                        let setup = (|| {
-                            if pin {
-                                cpu::pin_current_thread(cpu)
-                                    .map_err(|source| EngineError::Pin { shard, cpu, source })?;
+        let mut threads = Vec::with_capacity(count);
+        let mut spawn_error = None;
+        for shard in 0..count {
+            let cpu = cores[shard % cores.len()];
+            let (shared, make, shard_gate) =
+                (Arc::clone(&shared), Arc::clone(&make), Arc::clone(&gate));
+            let mesh_ends = ends[shard].take().expect("one set of ends per shard");
+            let signals = Arc::clone(&signals);
+            let spawned = tests::injected_spawn_failure(shard)
+                .map_or_else(|| Ok(thread::Builder::new()), Err)
+                .and_then(|builder| {
+                    builder.name(format!("ms-shard-{shard}")).spawn(
+                        move || -> Result<(), EngineError> {
+                            let setup = (|| {
+                                if pin {
+                                    cpu::pin_current_thread(cpu).map_err(|source| {
+                                        EngineError::Pin { shard, cpu, source }
+                                    })?;
+                                }
+                                let mut reactor =
+                                    ms_reactor::Reactor::builder().busy_poll(busy_poll);
+                                if let Some(quota) = time_quota {
+                                    reactor = reactor.time_quota(quota);
+                                }
+                                if let Some(threshold) = stall_threshold {
+                                    reactor = reactor.stall_threshold(threshold);
+                                }
+                                reactor
+                                    .build()
+                                    .map_err(|source| EngineError::Reactor { shard, source })
+                            })();
+                            let all_ready = shard_gate.arrive(setup.is_ok());
+                            let reactor = setup?;
+                            if !all_ready {
+                                return Ok(()); // another shard failed to start: run nothing
                             }
-                            ms_reactor::Reactor::builder()
-                                .busy_poll(busy_poll)
-                                .build()
-                                .map_err(|source| EngineError::Reactor { shard, source })
-                        })();
-                        if setup.is_err() {
-                            failed.store(true, Ordering::SeqCst);
-                        }
-                        ready.wait();
-                        let reactor = setup?;
-                        if failed.load(Ordering::SeqCst) {
-                            return Ok(()); // another shard failed to start: run nothing
-                        }
-                        HOME.with(|h| {
-                            h.set(Some(Home {
-                                engine: shared.id,
-                                shard,
-                            }))
-                        });
-                        SHARD.with(|s| {
-                            *s.borrow_mut() = Some(ShardContext {
-                                id: shard,
-                                shared: Arc::clone(&shared),
-                            })
-                        });
-                        // Everything that runs user code (the future, then the reactor's teardown,
-                        // which drops its tasks) runs inside the catch, with the shard context
-                        // still set.
-                        let arrived = std::cell::Cell::new(false);
-                        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            reactor.block_on(async {
-                                crate::mesh::start(
-                                    shared.id, shard, mesh_ends, signals, reply_poll,
-                                );
-                                make().await;
-                                arrived.set(true);
-                                shared.arrive();
-                                shared.all_finished().await;
-                                // Services never stopped go now, on their shard, while the
-                                // reactor still runs.
-                                crate::sharded::drop_all();
+                            HOME.with(|h| {
+                                h.set(Some(Home {
+                                    engine: shared.id,
+                                    shard,
+                                }))
                             });
-                            drop(reactor);
-                            crate::mesh::finish();
-                        }));
-                        if outcome.is_err() {
-                            // The other shards must not wait for this one at the barrier, and
-                            // what it holds goes now, on its thread, not in thread-local
-                            // destructors (where sending a `Foreign` home would abort).
-                            if !arrived.get() {
-                                shared.arrive();
+                            SHARD.with(|s| {
+                                *s.borrow_mut() = Some(ShardContext {
+                                    id: shard,
+                                    shared: Arc::clone(&shared),
+                                })
+                            });
+                            // Everything that runs user code (the future, then the reactor's teardown,
+                            // which drops its tasks) runs inside the catch, with the shard context
+                            // still set.
+                            let arrived = std::cell::Cell::new(false);
+                            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                reactor.block_on(async {
+                                    crate::mesh::start(
+                                        shared.id, shard, mesh_ends, signals, reply_poll,
+                                    );
+                                    make().await;
+                                    arrived.set(true);
+                                    shared.arrive();
+                                    shared.all_finished().await;
+                                    // Services never stopped go now, on their shard, while the
+                                    // reactor still runs.
+                                    crate::sharded::drop_all();
+                                });
+                                drop(reactor);
+                                crate::mesh::finish();
+                            }));
+                            if outcome.is_err() {
+                                // The other shards must not wait for this one at the barrier, and
+                                // what it holds goes now, on its thread, not in thread-local
+                                // destructors (where sending a `Foreign` home would abort).
+                                if !arrived.get() {
+                                    shared.arrive();
+                                }
+                                let _ = std::panic::catch_unwind(crate::sharded::drop_all);
+                                let _ = std::panic::catch_unwind(crate::mesh::finish);
                             }
-                            let _ = std::panic::catch_unwind(crate::sharded::drop_all);
-                            let _ = std::panic::catch_unwind(crate::mesh::finish);
-                        }
-                        SHARD.with(|s| *s.borrow_mut() = None);
-                        outcome.map_err(|payload| {
-                            shared.stop();
-                            EngineError::Panicked {
-                                shard,
-                                message: panic_message(&*payload),
-                            }
-                        })
-                    })
-                    .expect("spawn a shard thread")
-            })
-            .collect();
-        let mut first_error = None;
+                            SHARD.with(|s| *s.borrow_mut() = None);
+                            outcome.map_err(|payload| {
+                                shared.stop();
+                                EngineError::Panicked {
+                                    shard,
+                                    message: panic_message(&*payload),
+                                }
+                            })
+                        },
+                    )
+                });
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(source) => {
+                    // The shards started so far must not wait for this one: they run
+                    // nothing, and end.
+                    gate.abort();
+                    spawn_error = Some(EngineError::Spawn { shard, source });
+                    break;
+                }
+            }
+        }
+        let mut first_error = spawn_error;
         for (shard, thread) in threads.into_iter().enumerate() {
             let result = thread.join().unwrap_or_else(|payload| {
                 shared.stop();
@@ -450,5 +450,50 @@ impl Builder {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(not(all(test, not(loom))))]
+mod tests {
+    /// Never: only the unit tests inject a failure.
+    pub(super) fn injected_spawn_failure(_shard: usize) -> Option<std::io::Error> {
+        None
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// The shard whose thread `run` on this thread fails to spawn.
+        static FAIL_SPAWN_OF: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn injected_spawn_failure(shard: usize) -> Option<io::Error> {
+        (FAIL_SPAWN_OF.get() == Some(shard)).then(|| io::Error::other("injected"))
+    }
+
+    #[test]
+    fn a_shard_thread_that_cannot_start_strands_no_other() {
+        let ran = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&ran);
+        FAIL_SPAWN_OF.set(Some(2));
+        let result = crate::Engine::builder()
+            .shards(3)
+            .pin(false)
+            .ignore_signals()
+            .run(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async {}
+            });
+        FAIL_SPAWN_OF.set(None);
+        // Shards 0 and 1 started, passed the aborted gate and ran nothing; `run` returned.
+        assert!(
+            matches!(result, Err(EngineError::Spawn { shard: 2, .. })),
+            "{result:?}"
+        );
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
     }
 }

@@ -72,6 +72,7 @@ mod doorbell;
 mod engine;
 mod foreign;
 mod job;
+mod lifecycle;
 mod mesh;
 mod sharded;
 mod signals;

@@ -1,14 +1,15 @@
-//! The one module that names the atomics, fences and locks of the doorbell protocol: loom's
-//! under `--cfg loom`, std's otherwise, so the loom models check the real protocol code.
+//! The one module that names the atomics, fences and locks of the doorbell and lifecycle
+//! protocols: loom's under `--cfg loom`, std's otherwise, so the loom models check the real
+//! protocol code.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    Mutex,
-    atomic::{AtomicBool, AtomicU64, Ordering, fence},
+    Condvar, Mutex,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    Mutex,
-    atomic::{AtomicBool, AtomicU64, Ordering, fence},
+    Condvar, Mutex,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
 };

@@ -186,3 +186,22 @@ fn a_busy_polling_shard_stays_awake_while_idle() {
         })
         .unwrap();
 }
+
+#[test]
+fn sixty_four_shards_start_and_reach_each_other() {
+    let sum = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let total = std::sync::Arc::clone(&sum);
+    Engine::builder()
+        .shards(64)
+        .pin(false)
+        .run(move || {
+            let total = std::sync::Arc::clone(&total);
+            async move {
+                let next = (ms_engine::shard_id() + 1) % 64;
+                let got = ms_engine::submit_to(next, || async { ms_engine::shard_id() }).await;
+                total.fetch_add(got.unwrap(), std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    assert_eq!(sum.load(std::sync::atomic::Ordering::SeqCst), (0..64).sum());
+}

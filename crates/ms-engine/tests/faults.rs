@@ -5,6 +5,8 @@
 //! Each engine runs under a watchdog: a hang fails the test (after a minute) instead of
 //! stalling the suite. No assertion depends on timing.
 
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};

@@ -85,8 +85,24 @@ mod poller;
 
 use poller::Poller;
 
-/// Slots of each lane.
+/// Slots of each lane, with up to [`SHARDS_AT_FULL_CAPACITY`] shards.
 pub(crate) const LANE_CAPACITY: usize = 1024;
+/// The most shards whose lanes all get [`LANE_CAPACITY`] slots; with more, each shard's
+/// incoming lanes share `LANE_CAPACITY * (SHARDS_AT_FULL_CAPACITY - 1)` slots (at least
+/// [`MIN_LANE_CAPACITY`] each), so a shard's lanes take about 2 MiB whatever the count,
+/// instead of growing with it (at 1024 slots, 64 shards would touch about 500 MiB at start).
+const SHARDS_AT_FULL_CAPACITY: usize = 16;
+/// The fewest slots of a lane.
+const MIN_LANE_CAPACITY: usize = 64;
+
+/// Slots of each lane of an engine of `count` shards (a power of two).
+fn lane_capacity(count: usize) -> usize {
+    let peers = count.saturating_sub(1).max(1);
+    let share = LANE_CAPACITY * (SHARDS_AT_FULL_CAPACITY - 1) / peers;
+    let capacity = share.clamp(MIN_LANE_CAPACITY, LANE_CAPACITY);
+    // Down to a power of two: the queue would round up.
+    1 << capacity.ilog2()
+}
 
 /// What a message is, which picks its lane (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +197,8 @@ struct InLane {
     consumer: Consumer<Job>,
 }
 
-/// Makes the lanes of `count` shards: `ends[i]` is shard `i`'s.
+/// Makes the lanes of `count` shards: `ends[i]` is shard `i`'s. Each lane has
+/// [`lane_capacity`]`(count)` slots.
 pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
     let mut ends: Vec<Ends> = (0..count)
         .map(|_| Ends {
@@ -197,7 +214,7 @@ pub(crate) fn build(count: usize) -> (Vec<Ends>, Arc<Signals>) {
     for from in 0..count {
         for to in (0..count).filter(|&to| to != from) {
             for class in Class::ALL {
-                let (tx, rx) = ms_spsc::stamped::channel(LANE_CAPACITY);
+                let (tx, rx) = ms_spsc::stamped::channel(lane_capacity(count));
                 *ends[from].outgoing[lane_of(to, class)] = Some(tx);
                 let incoming = &mut ends[to].incoming;
                 let lane = CachePadded::new(InLane { from, consumer: rx });
@@ -548,5 +565,33 @@ impl Drop for ReplyDue {
                 }
             }
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Bytes of lane slots an engine of `count` shards allocates (and touches) at start.
+    fn lane_bytes(count: usize) -> usize {
+        let slot = 64; // a stamped slot of a 56-byte job
+        count * (count - 1) * CLASSES * lane_capacity(count) * slot
+    }
+
+    #[test]
+    fn lanes_shrink_as_shards_grow_so_memory_does_not_go_with_the_square() {
+        assert_eq!(lane_capacity(1), LANE_CAPACITY);
+        assert_eq!(lane_capacity(2), LANE_CAPACITY);
+        assert_eq!(lane_capacity(16), LANE_CAPACITY);
+        assert_eq!(lane_capacity(17), 512);
+        assert_eq!(lane_capacity(64), 128);
+        assert_eq!(lane_capacity(1024), MIN_LANE_CAPACITY);
+        for count in [2, 16, 17, 64, 128, 256] {
+            assert!(lane_capacity(count).is_power_of_two());
+            // Per shard, about 2 MiB at most (at 1024 slots always, 64 shards took 8 MiB
+            // each: 528 MiB in all).
+            assert!(lane_bytes(count) / count <= 2 << 20, "{count} shards");
+        }
+        assert_eq!(lane_bytes(64) >> 20, 63);
     }
 }

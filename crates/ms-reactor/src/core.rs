@@ -227,14 +227,18 @@ impl Core {
 
     // ===== spawning and waking =====
 
-    /// Spawns `future`; see [`crate::spawn`].
-    #[track_caller]
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    /// Spawns `future`, spawned `at` (the user's call site: passed in, because
+    /// `#[track_caller]` does not reach through the closure of [`Core::with_current`]); see
+    /// [`crate::spawn`].
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        at: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let at = Location::caller();
         let mut tasks = self.tasks.borrow_mut();
         let index = match tasks.free.pop() {
             Some(index) => index,

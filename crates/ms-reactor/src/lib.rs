@@ -114,7 +114,7 @@ impl Reactor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.spawn(future)
+        self.core.spawn(future, std::panic::Location::caller())
     }
 
     /// The counters so far.
@@ -220,7 +220,7 @@ where
 {
     let at = std::panic::Location::caller();
     Core::with_current(|core| match core {
-        Some(core) => core.spawn(future),
+        Some(core) => core.spawn(future, at),
         None => panic!("ms_reactor::spawn at {at} outside a running reactor"),
     })
 }

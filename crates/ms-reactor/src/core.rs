@@ -147,9 +147,9 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(config: Config) -> std::io::Result<Rc<Core>> {
         let epoll = Epoll::new()?;
+        // The inbox comes empty and refuses the wakes of the index's previous reactors; a ring
+        // one of them left (a push in flight as it closed) is drained here.
         let (id, entry) = waker::register(EventFd::new)?;
-        // Leftover wakes of a previous reactor with this index belong to a dead incarnation.
-        entry.remote.drain_into(&mut Vec::new());
         let _ = entry.remote.doorbell().drain();
         if let Err(e) = epoll.add(
             std::os::fd::AsRawFd::as_raw_fd(entry.remote.doorbell()),
@@ -763,8 +763,7 @@ impl Core {
 impl Drop for Core {
     fn drop(&mut self) {
         // Give the index back first, so a panicking task drop below cannot leak it; wakes
-        // raised while the tasks drop go to the inbox, which the next user of the index
-        // drains (their incarnation is stale).
+        // raised while the tasks drop are refused by the closed inbox.
         waker::unregister(self.id);
         let last = CORES
             .try_with(|cores| {

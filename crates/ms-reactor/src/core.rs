@@ -33,6 +33,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::contain;
 use crate::io::Io;
 use crate::join::JoinHandle;
 use crate::poller::{Poller, Sleep};
@@ -541,7 +542,7 @@ impl Core {
     /// Wakes (outside every borrow) and gives the scratch vector back.
     fn wake_all(&self, mut wakers: Vec<Waker>) {
         for waker in wakers.drain(..) {
-            waker.wake();
+            contain::wake(waker);
         }
         self.wake_scratch.replace(wakers);
     }
@@ -788,6 +789,15 @@ impl Drop for Core {
             task.cancel();
         }
         drop(tasks);
+        // A poller's drop is user code: one that panics must not unwind out of this drop.
+        let pollers = self
+            .pollers
+            .take()
+            .into_iter()
+            .chain(self.added_pollers.take());
+        for poller in pollers {
+            contain::run("a poller's drop", move || drop(poller));
+        }
     }
 }
 

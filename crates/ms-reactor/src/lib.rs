@@ -46,6 +46,7 @@
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
+mod contain;
 mod core;
 mod io;
 mod join;

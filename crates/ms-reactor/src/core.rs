@@ -34,6 +34,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::contain;
+use crate::coop;
 use crate::io::Io;
 use crate::join::JoinHandle;
 use crate::poller::{Poller, Sleep};
@@ -352,9 +353,13 @@ impl Core {
         // SAFETY: the slot's reference keeps the task alive (see below).
         let spawned_at = unsafe { task.as_ref() }.spawned_at();
         let waker = waker::waker(key);
-        // SAFETY: the slot's reference keeps the task alive through the poll: only `abort` and
-        // `run` empty a slot, and `abort` leaves a task being polled in place (it is `Polling`).
-        let poll = unsafe { task::poll(task, &mut Context::from_waker(&waker)) };
+        let poll = {
+            let _budget = coop::start(self.config.time_quota);
+            // SAFETY: the slot's reference keeps the task alive through the poll: only `abort`
+            // and `run` empty a slot, and `abort` leaves a task being polled in place (it is
+            // `Polling`).
+            unsafe { task::poll(task, &mut Context::from_waker(&waker)) }
+        };
         add(&self.counters.tasks_polled, 1);
         if poll.is_ready() {
             let task = Self::free_slot(&mut self.tasks.borrow_mut(), key.slot());
@@ -722,6 +727,7 @@ impl Core {
         self.main_woken.set(true);
         loop {
             if self.main_woken.replace(false) {
+                let _budget = coop::start(self.config.time_quota);
                 if let Poll::Ready(output) =
                     main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {

@@ -8,6 +8,10 @@
 //! write that took less than offered counts as filling it. Writes pass `MSG_NOSIGNAL`, so a
 //! peer that reset the connection is an `io::Error` (`EPIPE` or `ECONNRESET`), never a
 //! `SIGPIPE` that kills the process.
+//!
+//! Each read or write takes one unit of the task's I/O budget (see
+//! [`ms_reactor::poll_proceed`]): cached readiness may never run dry, and a loop of reads on a
+//! socket that always has data must still let the core's other tasks run.
 
 use std::fmt;
 use std::io::{self, IoSlice, Read};
@@ -89,9 +93,10 @@ impl TcpStream {
             return Ok(0);
         }
         loop {
-            if !self.io.readiness().readable {
-                self.io.readable().await;
-            }
+            // At once if the cached readiness says readable (taking one unit of the task's I/O
+            // budget: a socket that always has data cannot hold the core), else at the next
+            // edge.
+            self.io.readable().await;
             match (&mut self.socket()).read(buf) {
                 Ok(n) => {
                     if n < buf.len() {
@@ -114,9 +119,8 @@ impl TcpStream {
     pub async fn read_packet(&self, max: usize) -> io::Result<Packet> {
         let mut writer = PacketWriter::with_chunk_size(max.max(1));
         loop {
-            if !self.io.readiness().readable {
-                self.io.readable().await;
-            }
+            // As in `read`: takes the I/O budget.
+            self.io.readable().await;
             let spare = writer.chunk_mut();
             let want = spare.len().min(max.max(1));
             // SAFETY: `recv` only writes initialized bytes into the slice, and we tell the
@@ -146,6 +150,8 @@ impl TcpStream {
     /// The socket's error; a peer that reset the connection gives `EPIPE` or `ECONNRESET`.
     pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
+            // The write is tried before readiness is known; it takes the I/O budget all the same.
+            ms_reactor::consume_budget().await;
             match self.socket().send_with_flags(buf, libc::MSG_NOSIGNAL) {
                 Ok(n) => {
                     if n < buf.len() {
@@ -172,6 +178,8 @@ impl TcpStream {
     /// As [`write_all`](Self::write_all).
     pub async fn write_packet(&self, mut packet: Packet) -> io::Result<()> {
         while !packet.is_empty() {
+            // As in `write_all`: takes the I/O budget.
+            ms_reactor::consume_budget().await;
             let mut iovecs = [IoSlice::new(&[]); MAX_IOVECS];
             let count = packet.chunks_vectored(&mut iovecs);
             let offered: usize = iovecs[..count].iter().map(|s| s.len()).sum();

@@ -33,6 +33,8 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::contain;
+use crate::coop;
 use crate::io::Io;
 use crate::join::JoinHandle;
 use crate::poller::{Poller, Sleep};
@@ -147,9 +149,9 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(config: Config) -> std::io::Result<Rc<Core>> {
         let epoll = Epoll::new()?;
+        // The inbox comes empty and refuses the wakes of the index's previous reactors; a ring
+        // one of them left (a push in flight as it closed) is drained here.
         let (id, entry) = waker::register(EventFd::new)?;
-        // Leftover wakes of a previous reactor with this index belong to a dead incarnation.
-        entry.remote.drain_into(&mut Vec::new());
         let _ = entry.remote.doorbell().drain();
         if let Err(e) = epoll.add(
             std::os::fd::AsRawFd::as_raw_fd(entry.remote.doorbell()),
@@ -227,14 +229,18 @@ impl Core {
 
     // ===== spawning and waking =====
 
-    /// Spawns `future`; see [`crate::spawn`].
-    #[track_caller]
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    /// Spawns `future`, spawned `at` (the user's call site: passed in, because
+    /// `#[track_caller]` does not reach through the closure of [`Core::with_current`]); see
+    /// [`crate::spawn`].
+    pub(crate) fn spawn<F>(
+        &self,
+        future: F,
+        at: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
-        let at = Location::caller();
         let mut tasks = self.tasks.borrow_mut();
         let index = match tasks.free.pop() {
             Some(index) => index,
@@ -347,9 +353,13 @@ impl Core {
         // SAFETY: the slot's reference keeps the task alive (see below).
         let spawned_at = unsafe { task.as_ref() }.spawned_at();
         let waker = waker::waker(key);
-        // SAFETY: the slot's reference keeps the task alive through the poll: only `abort` and
-        // `run` empty a slot, and `abort` leaves a task being polled in place (it is `Polling`).
-        let poll = unsafe { task::poll(task, &mut Context::from_waker(&waker)) };
+        let poll = {
+            let _budget = coop::start(self.config.time_quota);
+            // SAFETY: the slot's reference keeps the task alive through the poll: only `abort`
+            // and `run` empty a slot, and `abort` leaves a task being polled in place (it is
+            // `Polling`).
+            unsafe { task::poll(task, &mut Context::from_waker(&waker)) }
+        };
         add(&self.counters.tasks_polled, 1);
         if poll.is_ready() {
             let task = Self::free_slot(&mut self.tasks.borrow_mut(), key.slot());
@@ -537,7 +547,7 @@ impl Core {
     /// Wakes (outside every borrow) and gives the scratch vector back.
     fn wake_all(&self, mut wakers: Vec<Waker>) {
         for waker in wakers.drain(..) {
-            waker.wake();
+            contain::wake(waker);
         }
         self.wake_scratch.replace(wakers);
     }
@@ -717,6 +727,7 @@ impl Core {
         self.main_woken.set(true);
         loop {
             if self.main_woken.replace(false) {
+                let _budget = coop::start(self.config.time_quota);
                 if let Poll::Ready(output) =
                     main.as_mut().poll(&mut Context::from_waker(&main_waker))
                 {
@@ -759,8 +770,7 @@ impl Core {
 impl Drop for Core {
     fn drop(&mut self) {
         // Give the index back first, so a panicking task drop below cannot leak it; wakes
-        // raised while the tasks drop go to the inbox, which the next user of the index
-        // drains (their incarnation is stale).
+        // raised while the tasks drop are refused by the closed inbox.
         waker::unregister(self.id);
         let last = CORES
             .try_with(|cores| {
@@ -785,6 +795,15 @@ impl Drop for Core {
             task.cancel();
         }
         drop(tasks);
+        // A poller's drop is user code: one that panics must not unwind out of this drop.
+        let pollers = self
+            .pollers
+            .take()
+            .into_iter()
+            .chain(self.added_pollers.take());
+        for poller in pollers {
+            contain::run("a poller's drop", move || drop(poller));
+        }
     }
 }
 

@@ -240,12 +240,16 @@ impl<T: AsRawFd> Registration<T> {
     }
 
     /// Ready when the fd is readable (or at end of stream, or in error); otherwise remembers
-    /// `cx`'s waker for the next event.
+    /// `cx`'s waker for the next event. Ready takes one unit of the task's I/O budget: once it
+    /// is spent, this returns `Pending` and wakes the task (see [`poll_proceed`]).
+    ///
+    /// [`poll_proceed`]: crate::poll_proceed
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<Readiness> {
         self.poll_ready(cx, Readiness::read_ready, |s| &mut s.reader)
     }
 
-    /// Ready when the fd is writable (or in error); otherwise remembers `cx`'s waker.
+    /// Ready when the fd is writable (or in error); otherwise remembers `cx`'s waker. Takes
+    /// the I/O budget as [`poll_readable`](Self::poll_readable) does.
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<Readiness> {
         self.poll_ready(cx, Readiness::write_ready, |s| &mut s.writer)
     }
@@ -276,7 +280,12 @@ impl<T: AsRawFd> Registration<T> {
             }
         });
         match old {
-            Err(readiness) => Poll::Ready(readiness),
+            Err(readiness) => {
+                // Ready from the cache, maybe for ever (a socket that always has data): one
+                // unit of the poll's I/O budget, so that such a loop still yields.
+                std::task::ready!(crate::coop::poll_proceed(cx));
+                Poll::Ready(readiness)
+            }
             Ok(old) => {
                 drop(old); // outside the borrow
                 Poll::Pending

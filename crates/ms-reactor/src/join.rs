@@ -73,6 +73,12 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// Where the task was spawned: the caller of [`spawn`](crate::spawn) or
+    /// [`Reactor::spawn`](crate::Reactor::spawn), as its stall and panic reports name it.
+    pub fn spawned_at(&self) -> &'static std::panic::Location<'static> {
+        self.task.header().spawned_at()
+    }
+
     /// Whether the task has finished (its output, or its error, is ready).
     pub fn is_finished(&self) -> bool {
         self.task.header().state() == State::Finished

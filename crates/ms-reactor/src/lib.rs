@@ -27,6 +27,9 @@
 //!   [`spawn`](Reactor::spawn), [`stats`](Reactor::stats).
 //! - [`spawn`], [`yield_now`]: for code running inside a reactor. [`JoinHandle`] (await,
 //!   [`abort`](JoinHandle::abort), or drop to detach) and [`JoinError`].
+//! - [`need_preempt`], [`maybe_yield`]: preemption points for long loops inside a task;
+//!   [`poll_proceed`], [`consume_budget`]: the per-poll I/O budget ([`IO_BUDGET`]), for I/O
+//!   code.
 //! - [`sleep`], [`sleep_until`], [`Timer`], [`timeout`], [`interval`].
 //! - [`Registration`]: an fd registered once, edge-triggered, with cached [`Readiness`].
 //! - [`Stats`]: per-reactor counters, from [`Reactor::stats`] or, inside a task, [`stats`].
@@ -41,11 +44,24 @@
 //!   after a 0.5 ms quota) before I/O and timers are polled again, so a busy task cannot starve
 //!   them. A poll longer than the stall threshold (25 ms) is reported on stderr, at most once
 //!   a second.
+//! - Preemption reaches inside a task in two ways:
+//!   - *I/O budget.* Readiness is cached, so a read or accept loop on a socket that always has
+//!     data would never see `Pending`. Each poll of a task may do [`IO_BUDGET`] (128) I/O
+//!     operations: after that, ready I/O ([`Registration::poll_readable`] and
+//!     [`poll_writable`](Registration::poll_writable), ms-net's reads, writes and accepts)
+//!     returns `Pending` and wakes the task, which runs again after the tasks queued behind
+//!     it. Other I/O code takes the budget with [`poll_proceed`] or [`consume_budget`].
+//!   - *Time quota.* A loop of computation has no I/O to cut it: it awaits [`maybe_yield`]
+//!     (or checks [`need_preempt`]) on each iteration, which yields once the poll has used
+//!     the reactor's time quota ([`Builder::time_quota`], 0.5 ms; counted from the poll's
+//!     first check, the clock read once every 32 checks) or its I/O budget.
 //! - A panicking task is caught: the panic is reported, its [`JoinHandle`] resolves to
 //!   [`JoinError::Panicked`], and the reactor runs on.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
+mod contain;
+mod coop;
 mod core;
 mod io;
 mod join;
@@ -67,6 +83,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub use coop::{IO_BUDGET, consume_budget, maybe_yield, need_preempt, poll_proceed};
 pub use io::{Readiness, Registration};
 pub use join::{JoinError, JoinHandle};
 pub use poller::{Poller, Sleep, add_poller, reactor_waker};
@@ -114,7 +131,7 @@ impl Reactor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.spawn(future)
+        self.core.spawn(future, std::panic::Location::caller())
     }
 
     /// The counters so far.
@@ -220,7 +237,7 @@ where
 {
     let at = std::panic::Location::caller();
     Core::with_current(|core| match core {
-        Some(core) => core.spawn(future),
+        Some(core) => core.spawn(future, at),
         None => panic!("ms_reactor::spawn at {at} outside a running reactor"),
     })
 }

@@ -29,8 +29,9 @@ pub enum Sleep {
 /// Work the reactor polls for on every turn; see the module docs.
 ///
 /// Pollers run on the reactor's thread, with no borrow of the reactor held: they may spawn,
-/// wake tasks and add pollers. A panic in a poller is not caught: it leaves
-/// [`Reactor::block_on`](crate::Reactor::block_on), like a panic of the main future.
+/// wake tasks and add pollers. A panic in a poller's methods is not caught: it leaves
+/// [`Reactor::block_on`](crate::Reactor::block_on), like a panic of the main future. A panic
+/// in its `drop` (when its reactor is dropped) is caught and reported.
 pub trait Poller {
     /// Does whatever work is pending; returns whether there was any. Called once per turn and
     /// on every spin of the busy-poll loop, so it should be cheap when there is nothing to do.

@@ -5,7 +5,10 @@
 //!
 //! Fields:
 //! - `inbox`: task keys pushed by other threads, under a lock (foreign wakes are rare; a
-//!   core's own wakes never come here).
+//!   core's own wakes never come here), and the *owner*: the incarnation of the reactor that
+//!   uses the inbox now, or none. A push names the incarnation its key is for and is refused
+//!   (dropped, costing nothing) unless that is the owner, so the wakes of a reactor that is
+//!   gone neither pile up nor reach the next reactor at its registry index.
 //! - `pending`: set (Release) after a push; cleared by the reactor before it drains.
 //! - `sleeping`: set by the reactor just before it blocks in `epoll_wait`, cleared when it
 //!   wakes or decides not to sleep; cleared by the one sender that rings the doorbell.
@@ -26,10 +29,17 @@
 //! Drain: `pending = false`, then take the inbox under the lock. A push racing with it either
 //! lands in what is taken or sets `pending` again after it, so nothing is left behind
 //! unnoticed.
+//!
+//! Owner: [`open`](Remote::open) (a reactor takes the inbox) and [`close`](Remote::close) (it
+//! is gone) change the owner under the lock, and empty the inbox (close frees its memory). A
+//! push checks the owner under the same lock, so once `close` returns no key of the old
+//! incarnation is ever stored again, and those stored before are gone. (A push that stored
+//! its key just before the close may still set `pending` and ring after it: at most one
+//! spurious turn of the next owner per push in flight at the close, never a key.)
 
 use std::fmt;
 
-use crate::sync::{AtomicBool, Mutex, Ordering, fence};
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, fence};
 
 /// How a sender wakes a sleeping reactor: the eventfd in production, a counter in the loom
 /// models.
@@ -40,16 +50,27 @@ pub(crate) trait Doorbell {
 
 /// See the module docs.
 pub(crate) struct Remote<D> {
-    inbox: Mutex<Vec<u64>>,
+    inbox: Mutex<Inbox>,
     pending: AtomicBool,
     sleeping: AtomicBool,
     doorbell: D,
 }
 
+/// The keys, and whom they are for.
+struct Inbox {
+    keys: Vec<u64>,
+    /// The incarnation of the reactor using the inbox; `None` while none does.
+    owner: Option<u16>,
+}
+
 impl<D: Doorbell> Remote<D> {
+    /// A closed inbox (it refuses every push until [`open`](Self::open)).
     pub(crate) fn new(doorbell: D) -> Self {
         Self {
-            inbox: Mutex::new(Vec::new()),
+            inbox: Mutex::new(Inbox {
+                keys: Vec::new(),
+                owner: None,
+            }),
             pending: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             doorbell,
@@ -60,12 +81,43 @@ impl<D: Doorbell> Remote<D> {
         &self.doorbell
     }
 
-    /// Another thread's wake of task `key`.
-    pub(crate) fn push(&self, key: u64) {
+    fn lock(&self) -> MutexGuard<'_, Inbox> {
         self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(key);
+    }
+
+    /// Reactor incarnation `owner` takes the inbox: it starts empty and accepts `owner`'s keys.
+    pub(crate) fn open(&self, owner: u16) {
+        let mut inbox = self.lock();
+        inbox.owner = Some(owner);
+        inbox.keys.clear();
+        // No push for `owner` can exist yet (its wakers are made after this returns); a stale
+        // `true` would only cost one look.
+        self.pending.store(false, Ordering::Relaxed);
+    }
+
+    /// The reactor is gone: every push is refused from now on, and the keys stored so far are
+    /// dropped with their memory.
+    pub(crate) fn close(&self) {
+        let keys = {
+            let mut inbox = self.lock();
+            inbox.owner = None;
+            std::mem::take(&mut inbox.keys)
+        };
+        drop(keys); // freed outside the lock
+    }
+
+    /// Another thread's wake of task `key`, of reactor incarnation `owner`: refused (returns
+    /// `false`, stores nothing, rings nobody) if that reactor does not own the inbox now.
+    pub(crate) fn push(&self, owner: u16, key: u64) -> bool {
+        {
+            let mut inbox = self.lock();
+            if inbox.owner != Some(owner) {
+                return false;
+            }
+            inbox.keys.push(key);
+        }
         // Release: a reactor that sees `pending` and then locks the inbox finds the key (the
         // lock orders the data; this makes the flag a reliable hint).
         self.pending.store(true, Ordering::Release);
@@ -74,6 +126,7 @@ impl<D: Doorbell> Remote<D> {
         if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
             self.doorbell.ring();
         }
+        true
     }
 
     /// Whether any key may be waiting.
@@ -88,11 +141,14 @@ impl<D: Doorbell> Remote<D> {
         }
         // Cleared before taking: a push after the take sets it again.
         self.pending.store(false, Ordering::Relaxed);
-        let mut inbox = self
-            .inbox
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        out.append(&mut inbox);
+        out.append(&mut self.lock().keys);
+    }
+
+    /// The keys stored and the memory held for them (capacity, in keys).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let inbox = self.lock();
+        (inbox.keys.len(), inbox.keys.capacity())
     }
 
     /// The reactor is about to block: returns `false` if a message is pending (then it must
@@ -169,13 +225,20 @@ mod loom_models {
         }
     }
 
+    /// An inbox owned by incarnation 1.
+    fn opened() -> Arc<Remote<Bell>> {
+        let remote = Arc::new(Remote::new(Bell::default()));
+        remote.open(1);
+        remote
+    }
+
     #[test]
     fn no_lost_wakeup_on_sleep() {
         loom::model(|| {
-            let remote = Arc::new(Remote::new(Bell::default()));
+            let remote = opened();
             let sender = {
                 let remote = Arc::clone(&remote);
-                thread::spawn(move || remote.push(7))
+                thread::spawn(move || assert!(remote.push(1, 7)))
             };
             assert_eq!(run_reactor(&remote, 1), [7]);
             sender.join().unwrap();
@@ -185,12 +248,12 @@ mod loom_models {
     #[test]
     fn two_senders_are_never_stranded() {
         loom::model(|| {
-            let remote = Arc::new(Remote::new(Bell::default()));
+            let remote = opened();
             let senders: Vec<_> = [1, 2]
                 .into_iter()
                 .map(|key| {
                     let remote = Arc::clone(&remote);
-                    thread::spawn(move || remote.push(key))
+                    thread::spawn(move || assert!(remote.push(1, key)))
                 })
                 .collect();
             let mut got = run_reactor(&remote, 2);
@@ -199,6 +262,29 @@ mod loom_models {
             for sender in senders {
                 sender.join().unwrap();
             }
+        });
+    }
+
+    /// A wake racing with its reactor's exit, and the next reactor taking the inbox: the key
+    /// is stored before the close (which drops it) or refused after it, so the closed inbox
+    /// holds nothing and the next owner never receives it.
+    #[test]
+    fn a_wake_of_a_gone_reactor_never_reaches_the_next_owner() {
+        loom::model(|| {
+            let remote = opened();
+            let stale = {
+                let remote = Arc::clone(&remote);
+                thread::spawn(move || remote.push(1, 7))
+            };
+            remote.close();
+            assert_eq!(remote.held(), (0, 0), "a closed inbox holds nothing");
+            remote.open(2);
+            // Stored (and dropped by the close) or refused: loom explores both orders.
+            stale.join().unwrap();
+            assert!(remote.push(2, 8));
+            let mut got = Vec::new();
+            remote.drain_into(&mut got);
+            assert_eq!(got, [8], "the next owner gets its own wakes only");
         });
     }
 }

@@ -39,6 +39,7 @@ use std::task::{Context, Poll, Waker};
 
 use ms_alloc::PoolBox;
 
+use crate::contain::drop_payload;
 use crate::join::JoinError;
 use crate::waker::Key;
 
@@ -102,7 +103,8 @@ impl Header {
     /// Wakes whoever awaits the handle.
     fn wake_joiner(&self) {
         if let Some(waker) = self.join_waker.take() {
-            waker.wake();
+            // Any waker (user code): called outside the task's poll, so contained here.
+            crate::contain::wake(waker);
         }
     }
 }
@@ -268,20 +270,22 @@ impl<T> Drop for OutputRef<T> {
 
 // ===== the functions of a vtable =====
 
-/// Reports a task's panic and returns its message.
-fn panicked(header: &Header, payload: &(dyn Any + Send)) -> String {
-    let message = crate::core::panic_message(payload);
+/// Reports a task's panic and returns its message; drops the payload (its `drop` is user code
+/// too: contained).
+fn panicked(header: &Header, payload: Box<dyn Any + Send>) -> String {
+    let message = crate::core::panic_message(&*payload);
     eprintln!(
         "ms-reactor: a task spawned at {} panicked: {message}",
         header.spawned_at
     );
     crate::core::Core::count_panic();
+    drop_payload(payload);
     message
 }
 
 /// Drops `value` (user code), containing and reporting a panic.
 fn drop_contained<V>(header: &Header, value: V) -> Result<(), String> {
-    catch_unwind(AssertUnwindSafe(move || drop(value))).map_err(|p| panicked(header, &*p))
+    catch_unwind(AssertUnwindSafe(move || drop(value))).map_err(|p| panicked(header, p))
 }
 
 /// # Safety
@@ -308,7 +312,7 @@ unsafe fn poll_raw<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Pol
             return Poll::Pending;
         }
         Ok(Poll::Ready(value)) => Ok(value),
-        Err(payload) => Err(JoinError::Panicked(panicked(header, &*payload))),
+        Err(payload) => Err(JoinError::Panicked(panicked(header, payload))),
     };
     // SAFETY: still `Polling`, the future in place, and the poll's reference has ended.
     unsafe { finish::<F>(header, stage, result) };
@@ -348,7 +352,7 @@ unsafe fn finish<F: Future>(
     // must not drop it again, and a plain write does not.
     unsafe { stage.write(Stage::Consumed) };
     if let Err(payload) = dropped {
-        let failed = Err(JoinError::Panicked(panicked(header, &*payload)));
+        let failed = Err(JoinError::Panicked(panicked(header, payload)));
         let _ = drop_contained(header, std::mem::replace(&mut result, failed));
     }
     if header.handle_alive.get() {

@@ -253,3 +253,23 @@ fn aborting_outside_the_reactor_frees_the_task_at_once() {
     assert!(handle.is_finished());
     assert_eq!(reactor.block_on(handle), Err(JoinError::Cancelled));
 }
+
+/// Both spawns name the caller's line: `#[track_caller]` used to stop at the closure inside
+/// `ms_reactor::spawn`, so every task it spawned was reported as spawned in lib.rs.
+#[test]
+fn a_task_is_reported_where_the_user_spawned_it() {
+    let reactor = Reactor::new().unwrap();
+    let (line, handle) = (line!(), reactor.spawn(async {}));
+    assert_eq!(
+        (handle.spawned_at().file(), handle.spawned_at().line()),
+        (file!(), line)
+    );
+    let (free, line) = reactor.block_on(async {
+        let (line, handle) = (line!(), spawn(async {}));
+        let at = handle.spawned_at();
+        handle.await.unwrap();
+        ((at.file(), at.line()), line)
+    });
+    assert_eq!(free, (file!(), line), "the free fn's caller");
+    drop(handle);
+}

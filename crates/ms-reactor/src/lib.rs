@@ -52,6 +52,7 @@ mod join;
 mod poller;
 mod registry;
 mod remote;
+mod stall;
 mod stats;
 mod sync;
 mod sys;
@@ -70,6 +71,7 @@ use std::time::Duration;
 pub use io::{Readiness, Registration};
 pub use join::{JoinError, JoinHandle};
 pub use poller::{Poller, Sleep, add_poller, reactor_waker};
+pub use stall::{StackFrame, StallReport, StalledIn, set_stall_hook, take_stall_hook};
 pub use stats::Stats;
 pub use time::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout};
 
@@ -164,6 +166,7 @@ impl Builder {
                 time_quota: Duration::from_micros(500),
                 stall_threshold: Duration::from_millis(25),
                 busy_poll: Duration::ZERO,
+                stall_detector: true,
             },
         }
     }
@@ -174,9 +177,25 @@ impl Builder {
         self
     }
 
-    /// A task poll longer than this is reported as a stall.
+    /// A poll (of a task, a [`Poller`] or the `block_on` future) longer than this is a stall:
+    /// reported while it runs by the live stall detector, and counted (and reported, if the
+    /// detector did not) when a task's poll ends. See [`set_stall_hook`] for where reports go.
     pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
         self.config.stall_threshold = threshold;
+        self
+    }
+
+    /// Whether the live stall detector watches this reactor (default: on): a watchdog thread
+    /// notices a poll stuck past the [threshold](Self::stall_threshold) while it runs, and a
+    /// signal makes the stuck thread capture its backtrace for the report (see
+    /// [`StallReport`]). Off: no signal is ever sent to this reactor's thread, and a stalled
+    /// task is reported only when its poll ends, without a backtrace.
+    ///
+    /// The detector uses one real-time signal, the first free one from `SIGRTMAX` down, and
+    /// a thread of its own, both set up with the first reactor that wants it. It costs two
+    /// atomic stores per poll.
+    pub fn stall_detector(mut self, on: bool) -> Builder {
+        self.config.stall_detector = on;
         self
     }
 

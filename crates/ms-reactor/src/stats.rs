@@ -24,8 +24,13 @@ pub struct Stats {
     pub io_events: u64,
     /// Timers fired.
     pub timers_fired: u64,
-    /// Polls that held the thread longer than the stall threshold.
+    /// Polls that held the thread longer than the stall threshold, counted when they end (a
+    /// poll that never ends is counted in `stalls_caught_live` only).
     pub stalls: u64,
+    /// Polls that the live stall detector caught holding the thread past the threshold while
+    /// they ran (once each; see [`Builder::stall_detector`](crate::Builder::stall_detector)).
+    /// A caught poll that then ends is also counted in `stalls`.
+    pub stalls_caught_live: u64,
 }
 
 /// The live counters of one reactor: a `Cell` each, so counting costs one add, not a copy
@@ -64,6 +69,7 @@ impl Counters {
             io_events: self.io_events.get(),
             timers_fired: self.timers_fired.get(),
             stalls: self.stalls.get(),
+            stalls_caught_live: 0,
         }
     }
 }

@@ -32,6 +32,8 @@
 //! - [`Stats`]: per-reactor counters, from [`Reactor::stats`] or, inside a task, [`stats`].
 //! - [`Poller`] ([`add_poller`], [`Sleep`], [`reactor_waker`]): work the loop looks for itself
 //!   on every turn and busy-poll spin, such as lock-free queues from other cores.
+//! - [`StallReport`] ([`StalledIn`], [`StackFrame`]), [`set_stall_hook`], [`take_stall_hook`]:
+//!   the stall detector's reports and where they go.
 //!
 //! # Rules
 //!
@@ -39,10 +41,45 @@
 //!   and may be woken from anywhere.
 //! - A task runs until it returns `Pending`; a turn runs at most 256 tasks (and stops early
 //!   after a 0.5 ms quota) before I/O and timers are polled again, so a busy task cannot starve
-//!   them. A poll longer than the stall threshold (25 ms) is reported on stderr, at most once
-//!   a second.
+//!   them. A poll longer than the stall threshold (25 ms) is reported while it runs, with the
+//!   stuck thread's backtrace, at most once a second (see below).
 //! - A panicking task is caught: the panic is reported, its [`JoinHandle`] resolves to
 //!   [`JoinError::Panicked`], and the reactor runs on.
+//!
+//! # Stall detection
+//!
+//! A poll (of a task, a [`Poller`] or the `block_on` future) that holds the thread past the
+//! [stall threshold](Builder::stall_threshold) is reported *while it is stuck*, so an endless
+//! loop is reported too: a process-wide watchdog thread sees that the reactor's published
+//! per-poll sequence number has not moved, and sends the thread a real-time signal whose
+//! handler captures the thread's own stack; the watchdog then symbolizes it and hands a
+//! [`StallReport`] to the stall hook (by default: stderr). At most one report a second per
+//! reactor; a poll reported live is not reported again when it ends, and a task poll that ends
+//! past the threshold unseen is reported then, without a backtrace.
+//! [`Stats::stalls_caught_live`] and [`Stats::stalls`] count them.
+//! [`Builder::stall_detector`] turns the live detector off for one reactor.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! ms_reactor::set_stall_hook(Box::new(|report| {
+//!     // On the watchdog's thread, while the reactor's thread is still stuck.
+//!     let frames = report.backtrace.as_ref().map_or(0, Vec::len);
+//!     eprintln!(
+//!         "{} stuck for {:?} in {} ({frames} frames)",
+//!         report.thread, report.stalled_for, report.stalled_in
+//!     );
+//! }));
+//! let reactor = ms_reactor::Reactor::builder()
+//!     .stall_threshold(Duration::from_millis(10))
+//!     .build()
+//!     .unwrap();
+//! reactor.block_on(async {
+//!     // Holds the thread for 100 ms: reported after 10 to 15 ms, with this frame on the stack.
+//!     std::thread::sleep(Duration::from_millis(100));
+//! });
+//! assert_eq!(reactor.stats().stalls_caught_live, 1);
+//! ```
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 

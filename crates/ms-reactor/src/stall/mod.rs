@@ -1,7 +1,7 @@
 //! The stall detector: a poll that holds a reactor's thread past the stall threshold
 //! ([`Builder::stall_threshold`](crate::Builder::stall_threshold), 25 ms by default) is
 //! reported, with the stuck thread's backtrace, *while it is stuck*, so an endless loop is
-//! reported too.
+//! reported too. The crate docs' "Stall detection" section shows it from the user's side.
 //!
 //! # How
 //!
@@ -21,26 +21,6 @@
 //! [`Stats::stalls`](crate::Stats::stalls) counts polls that ended past the threshold,
 //! [`Stats::stalls_caught_live`](crate::Stats::stalls_caught_live) those caught while they ran
 //! (a poll that ends after being caught is in both).
-//!
-//! # Examples
-//!
-//! ```no_run
-//! use std::time::Duration;
-//!
-//! ms_reactor::set_stall_hook(Box::new(|report| {
-//!     // Called on the watchdog's thread while the reactor's thread is still stuck.
-//!     eprintln!("{report}");
-//! }));
-//! let reactor = ms_reactor::Reactor::builder()
-//!     .stall_threshold(Duration::from_millis(10))
-//!     .build()
-//!     .unwrap();
-//! reactor.block_on(async {
-//!     // Holds the thread for 50 ms: reported, with this line's frame in the backtrace.
-//!     std::thread::sleep(Duration::from_millis(50));
-//! });
-//! assert_eq!(reactor.stats().stalls_caught_live, 1);
-//! ```
 //!
 //! The detector is on by default; [`Builder::stall_detector`](crate::Builder::stall_detector)
 //! turns it off for one reactor (no watchdog, no signals to its thread).

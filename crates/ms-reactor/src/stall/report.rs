@@ -2,7 +2,7 @@
 //! [`set_stall_hook`]), by default a line on stderr plus the backtrace.
 
 use std::fmt;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -129,7 +129,8 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 ///
 /// The hook is called on the stall watchdog's thread for live reports (while the stalled
 /// thread is still stuck: do not wait for it), and on the reactor's thread for polls that
-/// ended past the threshold. Keep it short.
+/// ended past the threshold. Keep it short. A panic in it is caught (and reported by the panic
+/// hook); the report is then lost, nothing else.
 ///
 /// # Examples
 ///
@@ -162,14 +163,15 @@ fn default_hook(report: &StallReport) {
     eprintln!("{report}");
 }
 
-/// Where every stall report goes: the hook, or stderr.
+/// Where every stall report goes: the hook, or stderr. A panicking hook is contained (the
+/// panic hook has reported it): it must not end the watchdog or the reactor.
 pub(crate) fn emit(report: &StallReport) {
     // Cloned out, so a hook may set another without deadlocking.
     let hook = HOOK.read().unwrap_or_else(|p| p.into_inner()).clone();
-    match hook {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| match hook {
         Some(hook) => hook(report),
         None => default_hook(report),
-    }
+    }));
 }
 
 /// Symbolizes captured instruction pointers, dropping the frames of the signal handler that

@@ -89,10 +89,8 @@ fn pick_and_install() -> std::io::Result<libc::c_int> {
         action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
         // SAFETY: `action.sa_mask` is a valid, writable sigset.
         unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        let mut previous: libc::sigaction = unsafe {
-            // SAFETY: as above.
-            std::mem::zeroed()
-        };
+        // SAFETY: as above.
+        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: `action` is fully initialised, its handler is async-signal-safe enough (see
         // the module docs) and lives as long as the program; `previous` is writable.
         if unsafe { libc::sigaction(signal, &action, &mut previous) } != 0 {

@@ -24,12 +24,14 @@ pub struct Stats {
     pub io_events: u64,
     /// Timers fired.
     pub timers_fired: u64,
-    /// Polls that held the thread longer than the stall threshold, counted when they end (a
-    /// poll that never ends is counted in `stalls_caught_live` only).
+    /// Task polls that held the thread longer than the stall threshold, counted when they end
+    /// (whether or not the live detector caught them first).
     pub stalls: u64,
-    /// Polls that the live stall detector caught holding the thread past the threshold while
-    /// they ran (once each; see [`Builder::stall_detector`](crate::Builder::stall_detector)).
-    /// A caught poll that then ends is also counted in `stalls`.
+    /// Polls (of tasks, pollers or the `block_on` future) that the live stall detector caught
+    /// holding the thread past the threshold while they ran, once each, whether or not the
+    /// one-report-a-second limit let them be reported (see
+    /// [`Builder::stall_detector`](crate::Builder::stall_detector)). A caught task poll that
+    /// then ends is in `stalls` too; one that never ends is only here.
     pub stalls_caught_live: u64,
 }
 

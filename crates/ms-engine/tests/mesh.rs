@@ -451,3 +451,51 @@ fn replies_due_count_the_requests_awaiting_an_answer() {
         })
         .unwrap();
 }
+
+#[test]
+fn the_time_quota_bounds_a_poll_of_mesh_jobs() {
+    // A lane's worth of jobs waits for shard 1 while it is blocked; then a task of its own
+    // notes how many had run each time it ran. Under a time quota of zero the mesh runs one
+    // job per poll and the task runs between them; without the quota check, one poll ran all
+    // 1000 (the task saw 0, then 1000).
+    const JOBS: u64 = 1000;
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let gate = Arc::new(Barrier::new(2));
+    Engine::builder()
+        .shards(2)
+        .pin(false)
+        .time_quota(std::time::Duration::ZERO)
+        .run(move || {
+            let gate = Arc::clone(&gate);
+            async move {
+                if shard_id() == 0 {
+                    for _ in 0..JOBS {
+                        send_to(1, || RAN.with(|r| r.set(r.get() + 1)));
+                    }
+                    ms_reactor::yield_now().await; // the poller publishes the batch
+                    gate.wait();
+                    stopped().await;
+                    return;
+                }
+                gate.wait(); // every job is in the lane now
+                let observer = ms_reactor::spawn(async {
+                    while RAN.with(Cell::get) < JOBS {
+                        let seen = SEEN.with(|s| s.borrow().len());
+                        assert!(seen < 10_000_000, "the jobs never ran");
+                        SEEN.with(|s| s.borrow_mut().push(RAN.with(Cell::get)));
+                        ms_reactor::yield_now().await;
+                    }
+                });
+                observer.await.unwrap();
+                let between = SEEN.with(|s| s.borrow().iter().filter(|&&n| n > 0).count());
+                assert!(
+                    between >= 10,
+                    "the task ran {between} times while the jobs ran"
+                );
+                stop();
+            }
+        })
+        .unwrap();
+}

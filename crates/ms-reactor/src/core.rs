@@ -39,6 +39,7 @@ use crate::io::Io;
 use crate::join::JoinHandle;
 use crate::poller::{Poller, Sleep};
 use crate::remote::Remote;
+use crate::stall::{self, Watch};
 use crate::stats::{Counters, Stats, add};
 use crate::sys::{EDGE_READ, Epoll, EventFd, coarse_now};
 use crate::task::{self, State, TaskRef};
@@ -113,6 +114,8 @@ pub(crate) struct Config {
     pub(crate) time_quota: Duration,
     pub(crate) stall_threshold: Duration,
     pub(crate) busy_poll: Duration,
+    /// Whether the live stall detector watches this core.
+    pub(crate) stall_detector: bool,
 }
 
 /// See the module docs.
@@ -142,7 +145,7 @@ pub(crate) struct Core {
     pollers: RefCell<Vec<Box<dyn Poller>>>,
     added_pollers: RefCell<Vec<Box<dyn Poller>>>,
     counters: Counters,
-    last_stall_report: Cell<Option<Instant>>,
+    stall: Watch,
     me: Weak<Core>,
 }
 
@@ -180,7 +183,7 @@ impl Core {
             pollers: RefCell::default(),
             added_pollers: RefCell::default(),
             counters: Counters::default(),
-            last_stall_report: Cell::new(None),
+            stall: Watch::new(config.stall_threshold, config.stall_detector),
             me: me.clone(),
         });
         let first = CORES.with_borrow_mut(|cores| {
@@ -216,7 +219,10 @@ impl Core {
 
     /// The counters so far.
     pub(crate) fn stats(&self) -> Stats {
-        self.counters.snapshot()
+        Stats {
+            stalls_caught_live: self.stall.caught_live(),
+            ..self.counters.snapshot()
+        }
     }
 
     /// The core running on this thread, if any.
@@ -353,6 +359,7 @@ impl Core {
         // SAFETY: the slot's reference keeps the task alive (see below).
         let spawned_at = unsafe { task.as_ref() }.spawned_at();
         let waker = waker::waker(key);
+        self.stall.enter(stall::TASK, Some(spawned_at));
         let poll = {
             let _budget = coop::start(self.config.time_quota);
             // SAFETY: the slot's reference keeps the task alive through the poll: only `abort`
@@ -360,6 +367,7 @@ impl Core {
             // `Polling`).
             unsafe { task::poll(task, &mut Context::from_waker(&waker)) }
         };
+        self.stall.leave();
         add(&self.counters.tasks_polled, 1);
         if poll.is_ready() {
             let task = Self::free_slot(&mut self.tasks.borrow_mut(), key.slot());
@@ -393,24 +401,15 @@ impl Core {
         }
     }
 
-    /// Reports a poll that held the thread past the threshold, at most once a second.
+    /// Reports a poll that held the thread past the threshold, at most once a second, unless
+    /// the live detector reported it already.
     fn check_stall(&self, took: Duration, at: &'static Location<'static>) {
         if took < self.config.stall_threshold {
             return;
         }
         add(&self.counters.stalls, 1);
-        let now = Instant::now();
-        let quiet = self
-            .last_stall_report
-            .get()
-            .is_none_or(|last| now - last >= Duration::from_secs(1));
-        if quiet {
-            self.last_stall_report.set(Some(now));
-            eprintln!(
-                "ms-reactor: stall: a task spawned at {at} held the thread for {took:?} \
-                 (threshold {:?})",
-                self.config.stall_threshold
-            );
+        if let Some(report) = self.stall.ended_report(took, at) {
+            stall::emit(&report);
         }
     }
 
@@ -475,9 +474,17 @@ impl Core {
     /// Polls every poller once; returns whether any found work.
     fn run_pollers(&self) -> bool {
         self.with_pollers(false, |pollers| {
-            pollers
-                .iter_mut()
-                .fold(false, |busy, poller| poller.poll() | busy)
+            pollers.iter_mut().fold(false, |busy, poller| {
+                self.stall.enter(stall::POLLER, None);
+                let worked = {
+                    // A poller's poll has a quota and a budget too: one that runs work (the
+                    // engine's mesh) stops when `need_preempt` says so.
+                    let _budget = coop::start(self.config.time_quota);
+                    poller.poll()
+                };
+                self.stall.leave();
+                worked | busy
+            })
         })
     }
 
@@ -722,15 +729,19 @@ impl Core {
         );
         let previous = CURRENT.with(|c| c.replace(self));
         let _restore = Current(previous);
+        let _stall = self.stall.running();
         let mut main = pin!(main);
         let main_waker: Waker = waker::waker(Key::new(self.id, MAIN_SLOT, 0));
         self.main_woken.set(true);
         loop {
             if self.main_woken.replace(false) {
-                let _budget = coop::start(self.config.time_quota);
-                if let Poll::Ready(output) =
+                self.stall.enter(stall::MAIN, None);
+                let poll = {
+                    let _budget = coop::start(self.config.time_quota);
                     main.as_mut().poll(&mut Context::from_waker(&main_waker))
-                {
+                };
+                self.stall.leave();
+                if let Poll::Ready(output) = poll {
                     return output;
                 }
             }

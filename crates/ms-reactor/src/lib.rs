@@ -35,6 +35,8 @@
 //! - [`Stats`]: per-reactor counters, from [`Reactor::stats`] or, inside a task, [`stats`].
 //! - [`Poller`] ([`add_poller`], [`Sleep`], [`reactor_waker`]): work the loop looks for itself
 //!   on every turn and busy-poll spin, such as lock-free queues from other cores.
+//! - [`StallReport`] ([`StalledIn`], [`StackFrame`]), [`set_stall_hook`], [`take_stall_hook`]:
+//!   the stall detector's reports and where they go.
 //!
 //! # Rules
 //!
@@ -42,8 +44,8 @@
 //!   and may be woken from anywhere.
 //! - A task runs until it returns `Pending`; a turn runs at most 256 tasks (and stops early
 //!   after a 0.5 ms quota) before I/O and timers are polled again, so a busy task cannot starve
-//!   them. A poll longer than the stall threshold (25 ms) is reported on stderr, at most once
-//!   a second.
+//!   them. A poll longer than the stall threshold (25 ms) is reported while it runs, with the
+//!   stuck thread's backtrace, at most once a second (see below).
 //! - Preemption reaches inside a task in two ways:
 //!   - *I/O budget.* Readiness is cached, so a read or accept loop on a socket that always has
 //!     data would never see `Pending`. Each poll of a task may do [`IO_BUDGET`] (128) I/O
@@ -57,6 +59,41 @@
 //!     first check, the clock read once every 32 checks) or its I/O budget.
 //! - A panicking task is caught: the panic is reported, its [`JoinHandle`] resolves to
 //!   [`JoinError::Panicked`], and the reactor runs on.
+//!
+//! # Stall detection
+//!
+//! A poll (of a task, a [`Poller`] or the `block_on` future) that holds the thread past the
+//! [stall threshold](Builder::stall_threshold) is reported *while it is stuck*, so an endless
+//! loop is reported too: a process-wide watchdog thread sees that the reactor's published
+//! per-poll sequence number has not moved, and sends the thread a real-time signal whose
+//! handler captures the thread's own stack; the watchdog then symbolizes it and hands a
+//! [`StallReport`] to the stall hook (by default: stderr). At most one report a second per
+//! reactor; a poll reported live is not reported again when it ends, and a task poll that ends
+//! past the threshold unseen is reported then, without a backtrace.
+//! [`Stats::stalls_caught_live`] and [`Stats::stalls`] count them.
+//! [`Builder::stall_detector`] turns the live detector off for one reactor.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! ms_reactor::set_stall_hook(Box::new(|report| {
+//!     // On the watchdog's thread, while the reactor's thread is still stuck.
+//!     let frames = report.backtrace.as_ref().map_or(0, Vec::len);
+//!     eprintln!(
+//!         "{} stuck for {:?} in {} ({frames} frames)",
+//!         report.thread, report.stalled_for, report.stalled_in
+//!     );
+//! }));
+//! let reactor = ms_reactor::Reactor::builder()
+//!     .stall_threshold(Duration::from_millis(10))
+//!     .build()
+//!     .unwrap();
+//! reactor.block_on(async {
+//!     // Holds the thread for 100 ms: reported after 10 to 15 ms, with this frame on the stack.
+//!     std::thread::sleep(Duration::from_millis(100));
+//! });
+//! assert_eq!(reactor.stats().stalls_caught_live, 1);
+//! ```
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
@@ -68,6 +105,7 @@ mod join;
 mod poller;
 mod registry;
 mod remote;
+mod stall;
 mod stats;
 mod sync;
 mod sys;
@@ -87,6 +125,7 @@ pub use coop::{IO_BUDGET, consume_budget, maybe_yield, need_preempt, poll_procee
 pub use io::{Readiness, Registration};
 pub use join::{JoinError, JoinHandle};
 pub use poller::{Poller, Sleep, add_poller, reactor_waker};
+pub use stall::{StackFrame, StallReport, StalledIn, set_stall_hook, take_stall_hook};
 pub use stats::Stats;
 pub use time::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout};
 
@@ -181,6 +220,7 @@ impl Builder {
                 time_quota: Duration::from_micros(500),
                 stall_threshold: Duration::from_millis(25),
                 busy_poll: Duration::ZERO,
+                stall_detector: true,
             },
         }
     }
@@ -191,9 +231,25 @@ impl Builder {
         self
     }
 
-    /// A task poll longer than this is reported as a stall.
+    /// A poll (of a task, a [`Poller`] or the `block_on` future) longer than this is a stall:
+    /// reported while it runs by the live stall detector, and counted (and reported, if the
+    /// detector did not) when a task's poll ends. See [`set_stall_hook`] for where reports go.
     pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
         self.config.stall_threshold = threshold;
+        self
+    }
+
+    /// Whether the live stall detector watches this reactor (default: on): a watchdog thread
+    /// notices a poll stuck past the [threshold](Self::stall_threshold) while it runs, and a
+    /// signal makes the stuck thread capture its backtrace for the report (see
+    /// [`StallReport`]). Off: no signal is ever sent to this reactor's thread, and a stalled
+    /// task is reported only when its poll ends, without a backtrace.
+    ///
+    /// The detector uses one real-time signal, the first free one from `SIGRTMAX` down, and
+    /// a thread of its own, both set up with the first reactor that wants it. It costs two
+    /// atomic stores per poll.
+    pub fn stall_detector(mut self, on: bool) -> Builder {
+        self.config.stall_detector = on;
         self
     }
 

@@ -35,6 +35,9 @@ pub enum Sleep {
 pub trait Poller {
     /// Does whatever work is pending; returns whether there was any. Called once per turn and
     /// on every spin of the busy-poll loop, so it should be cheap when there is nothing to do.
+    /// Each call has the reactor's time quota and an I/O budget, as a task's poll does: a
+    /// poller that runs a queue of work should stop when [`need_preempt`](crate::need_preempt)
+    /// says so (and return `true`, to be called again soon).
     fn poll(&mut self) -> bool;
 
     /// The reactor is about to sleep: arrange to be woken when work comes (see

@@ -24,8 +24,15 @@ pub struct Stats {
     pub io_events: u64,
     /// Timers fired.
     pub timers_fired: u64,
-    /// Polls that held the thread longer than the stall threshold.
+    /// Task polls that held the thread longer than the stall threshold, counted when they end
+    /// (whether or not the live detector caught them first).
     pub stalls: u64,
+    /// Polls (of tasks, pollers or the `block_on` future) that the live stall detector caught
+    /// holding the thread past the threshold while they ran, once each, whether or not the
+    /// one-report-a-second limit let them be reported (see
+    /// [`Builder::stall_detector`](crate::Builder::stall_detector)). A caught task poll that
+    /// then ends is in `stalls` too; one that never ends is only here.
+    pub stalls_caught_live: u64,
 }
 
 /// The live counters of one reactor: a `Cell` each, so counting costs one add, not a copy
@@ -64,6 +71,7 @@ impl Counters {
             io_events: self.io_events.get(),
             timers_fired: self.timers_fired.get(),
             stalls: self.stalls.get(),
+            stalls_caught_live: 0,
         }
     }
 }

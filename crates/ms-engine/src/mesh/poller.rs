@@ -29,6 +29,9 @@ pub(super) struct Poller {
     window: ReplyWindow,
     /// The departures of other shards this poller has acted on (see `Signals::depart`).
     departures_seen: u64,
+    /// Whether the next poll runs requests before replies (the time quota cut the replies
+    /// short while requests waited).
+    requests_first: bool,
 }
 
 impl Poller {
@@ -50,6 +53,7 @@ impl Poller {
             replies_seen: false,
             window: ReplyWindow::new(reply_poll),
             departures_seen: 0,
+            requests_first: false,
         }
     }
 }
@@ -100,16 +104,22 @@ impl ReplyWindow {
     }
 }
 
-/// Runs the jobs waiting in `lanes`, at most `budget` of them; returns how many ran.
+/// Runs the jobs waiting in `lanes`, at most `budget` of them, stopping early once the
+/// reactor's time quota is used ([`ms_reactor::need_preempt`], asked after each job); returns
+/// how many ran and whether the quota stopped it.
 ///
 /// The lanes are visited starting at `*first`, which then moves on by one, so that a sender
 /// keeping one lane full cannot starve the others (of the same class: the poller splits the
 /// budget between the classes) of the budget.
-fn run_jobs(lanes: &mut [CachePadded<InLane>], first: &mut usize, budget: &mut usize) -> usize {
+fn run_jobs(
+    lanes: &mut [CachePadded<InLane>],
+    first: &mut usize,
+    budget: &mut usize,
+) -> (usize, bool) {
     let mut ran = 0;
     let count = lanes.len();
     if count == 0 {
-        return 0;
+        return (0, false);
     }
     // No `%`: a division costs more than the rest of an idle look at a lane.
     let start = if *first < count { *first } else { 0 };
@@ -123,14 +133,31 @@ fn run_jobs(lanes: &mut [CachePadded<InLane>], first: &mut usize, budget: &mut u
         // Counted before they run, so a job that reads the counters sees itself. Jobs run
         // without any borrow held: they may send, spawn, or drop values that send.
         received_from(lane.from, ready);
-        for _ in 0..ready {
+        for done in 1..=ready {
             let job = lane.consumer.try_pop().expect("counted ready");
             run_job(job);
+            // The reactor's time quota bounds a poll's jobs as it bounds a turn's tasks.
+            if ms_reactor::need_preempt() {
+                ran += done;
+                *budget -= done;
+                uncount_received(ready - done);
+                return (ran, true);
+            }
         }
         ran += ready;
         *budget -= ready;
     }
-    ran
+    (ran, false)
+}
+
+/// Takes back `n` jobs counted as received that the poller left for its next poll (they are
+/// counted again then).
+fn uncount_received(n: usize) {
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.stats.received -= n as u64;
+        }
+    });
 }
 
 /// Runs one job, catching (reporting and counting) a panic so the poller lives on.
@@ -215,14 +242,26 @@ impl ms_reactor::Poller for Poller {
         // Replies first: they end work already done, and never wait behind requests. With
         // requests waiting, replies get half the budget, so that a flood of replies (a shard
         // keeping thousands of requests in flight) cannot starve them.
+        // The time quota may end the poll after either class: when it cuts the replies short
+        // with requests waiting, the next poll runs the requests first, so that neither class
+        // can keep the other from ever running.
         let mut ran = 0;
-        if replies {
-            let mut budget = if requests { JOB_BUDGET / 2 } else { JOB_BUDGET };
-            ran += run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget);
+        let mut preempted = false;
+        let requests_first = std::mem::take(&mut self.requests_first) && requests;
+        if requests_first {
+            let mut budget = JOB_BUDGET / 2;
+            let run = run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
+            (ran, preempted) = (ran + run.0, run.1);
         }
-        if requests {
+        if replies && !preempted {
+            let mut budget = if requests { JOB_BUDGET / 2 } else { JOB_BUDGET };
+            let run = run_jobs(&mut incoming.replies, &mut self.next_reply, &mut budget);
+            (ran, preempted) = (ran + run.0, run.1);
+            self.requests_first = requests && preempted;
+        }
+        if requests && !requests_first && !preempted {
             let mut budget = JOB_BUDGET - ran;
-            ran += run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget);
+            ran += run_jobs(&mut incoming.requests, &mut self.next_request, &mut budget).0;
         }
         // Running again (a no-op unless parked): senders need not ring.
         self.signals.doorbells[self.shard].unpark();

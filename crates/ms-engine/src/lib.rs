@@ -71,6 +71,7 @@ pub mod cpu;
 mod doorbell;
 mod engine;
 mod foreign;
+mod group;
 mod job;
 mod lifecycle;
 mod mesh;
@@ -78,15 +79,18 @@ mod sharded;
 mod signals;
 mod stats;
 mod submit;
+mod submit_with;
 mod sync;
 
 pub use engine::{
     Builder, DEFAULT_REPLY_POLL, EngineError, shard_count, shard_id, stop, stopped, try_shard_id,
 };
 pub use foreign::Foreign;
+pub use group::ServiceGroup;
 pub use sharded::{Service, Sharded};
 pub use stats::{MeshStats, mesh_stats};
 pub use submit::{invoke_on_all, map_reduce, send_to, submit_to};
+pub use submit_with::{SubmitOptions, submit_to_with};
 
 /// The engine; start one with [`Engine::builder`].
 #[derive(Debug)]

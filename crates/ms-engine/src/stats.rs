@@ -35,6 +35,19 @@ pub struct MeshStats {
     /// is not counted here: it comes back to the caller as
     /// [`JoinError::Panicked`](ms_reactor::JoinError::Panicked).
     pub panics: u64,
+    /// Requests that reached this shard after their caller had dropped the
+    /// [`submit_to`](crate::submit_to) future: dropped here without running.
+    pub cancelled: u64,
+    /// Requests that reached this shard after their deadline
+    /// ([`SubmitOptions::deadline`](crate::SubmitOptions::deadline)): dropped here without
+    /// running, answered with [`JoinError::TimedOut`](ms_reactor::JoinError::TimedOut).
+    pub expired: u64,
+    /// Messages in this shard's backlogs now: sent, but not yet in their lane (it was full,
+    /// or they wait for the end of the batch). Unbounded unless the senders use a
+    /// [`ServiceGroup`](crate::ServiceGroup).
+    pub backlog: u64,
+    /// The most messages this shard's backlogs have held at once.
+    pub backlog_peak: u64,
 }
 
 /// The mesh counters of the shard running on this thread.

@@ -23,8 +23,11 @@ use ms_reactor::{JoinError, panic_message};
 
 use ms_future::Promise;
 
+use std::time::Instant;
+
 use crate::Foreign;
 use crate::mesh;
+use crate::mesh::cancel::{Mark, Ticket};
 
 /// Runs `make()` and the future it returns, catching a panic in either (or in the future's
 /// drop).
@@ -110,8 +113,9 @@ where
     }
 }
 
-/// The promise of a reply, as it travels with the request and back.
-type ReplyTo<T> = Foreign<(Promise<Result<T, JoinError>>, mesh::ReplyDue)>;
+/// The promise of a reply, as it travels with the request and back, with what the caller
+/// keeps until the reply is home (`E`: a service group's unit, or nothing).
+type ReplyTo<T, E = ()> = Foreign<(Promise<Result<T, JoinError>>, mesh::ReplyDue, E)>;
 
 // A reply of a word-sized value travels inline in its lane slot (no allocation).
 const _: () = assert!(
@@ -119,12 +123,145 @@ const _: () = assert!(
 );
 
 /// On the shard that made `promise`: resolves it with `result`.
-fn fulfil<T>(promise: ReplyTo<T>, result: Result<T, JoinError>) {
+fn fulfil<T, E>(promise: ReplyTo<T, E>, result: Result<T, JoinError>) {
     // The reply runs on the promise's home shard, so `into_inner` succeeds; were it to fail,
     // dropping the `Foreign` would take the promise home, and the reply would be cancelled.
-    if let Ok((promise, _due)) = promise.into_inner() {
+    if let Ok((promise, _due, _kept)) = promise.into_inner() {
         promise.set_value(result);
     }
+}
+
+/// Why a request was dropped on its target without running.
+pub(crate) enum Unrun {
+    /// Its caller had dropped the future.
+    Cancelled,
+    /// Its deadline had passed.
+    Expired,
+}
+
+/// What a request checks on its target before it starts.
+pub(crate) trait Admission: Send + 'static {
+    /// Whether the work may still start.
+    fn admit(&self) -> Result<(), Unrun>;
+}
+
+impl Admission for Mark {
+    fn admit(&self) -> Result<(), Unrun> {
+        if self.is_cancelled() {
+            Err(Unrun::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A request's mark and its deadline.
+pub(crate) struct Timed {
+    pub(crate) mark: Mark,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Admission for Timed {
+    fn admit(&self) -> Result<(), Unrun> {
+        self.mark.admit()?;
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(Unrun::Expired),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Sends `make` to shard `shard` as a request that answers `promise` (keeping `kept` on
+/// this shard until the reply is home). On the target, `admission` decides first whether the
+/// work may start; a request dropped there is counted and answered with `Cancelled` or
+/// `TimedOut`.
+pub(crate) fn send_request<F, Fut, T, A, E>(
+    shard: usize,
+    make: F,
+    promise: Promise<Result<T, JoinError>>,
+    admission: A,
+    kept: E,
+) where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+    A: Admission,
+    E: 'static,
+{
+    // The promise travels with the request and comes back with the reply; if either is
+    // dropped on the way, `Foreign` takes the promise home to be dropped there, which
+    // resolves the reply as cancelled.
+    let promise = Foreign::new((promise, mesh::ReplyDue::new(), kept));
+    mesh::send(
+        shard,
+        mesh::Class::Request,
+        mesh::Job::new(move || {
+            let reply = move |result| {
+                let home = promise.home();
+                let reply = mesh::Job::new(move || fulfil(promise, result));
+                mesh::send(home, mesh::Class::Reply, reply);
+            };
+            match admission.admit() {
+                Ok(()) => run_here(make, reply),
+                Err(Unrun::Cancelled) => {
+                    mesh::count_unrun(false);
+                    reply(Err(JoinError::Cancelled));
+                }
+                Err(Unrun::Expired) => {
+                    mesh::count_unrun(true);
+                    reply(Err(JoinError::TimedOut));
+                }
+            }
+        }),
+    );
+}
+
+/// On this shard: spawns `make()`, unless the caller has dropped its future (or the
+/// `deadline` has passed) by the time the task starts.
+pub(crate) fn spawn_here<F, Fut, T>(
+    make: F,
+    promise: Promise<Result<T, JoinError>>,
+    deadline: Option<Instant>,
+) where
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: 'static,
+{
+    drop(ms_reactor::spawn(async move {
+        if promise.is_canceled() {
+            return mesh::count_unrun(false);
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            mesh::count_unrun(true);
+            return promise.set_value(Err(JoinError::TimedOut));
+        }
+        promise.set_value(caught(make).await);
+    }));
+}
+
+/// Awaits the reply of a request, then gives its ticket back (a ticket dropped before the
+/// reply came, with this future, cancels the request).
+pub(crate) async fn await_reply<T>(
+    reply: ms_future::Future<Result<T, JoinError>>,
+    ticket: Option<Ticket>,
+) -> Result<T, JoinError> {
+    let result = match reply.await {
+        Ok(result) => result,
+        Err(ms_future::BrokenPromise) => Err(JoinError::Cancelled),
+    };
+    if let Some(ticket) = ticket {
+        ticket.done();
+    }
+    result
+}
+
+/// Asserts that `shard` is a shard of this engine (`what` names the caller).
+pub(crate) fn check_shard(what: &str, shard: usize) {
+    assert!(
+        shard < crate::shard_count(),
+        "{what} shard {shard} of {}",
+        crate::shard_count()
+    );
 }
 
 /// Runs `make()` on shard `shard` and resolves with its output here. On the calling shard
@@ -134,10 +271,17 @@ fn fulfil<T>(promise: ReplyTo<T>, result: Result<T, JoinError>) {
 /// [`Cancelled`](JoinError::Cancelled) if the work never ended: the target shard ended
 /// first (its future panicked, say), or the engine tore down.
 ///
+/// Dropping the returned future before the work has started cancels the work: the target
+/// drops it unrun ([`MeshStats::cancelled`](crate::MeshStats::cancelled) counts it). Work
+/// already running runs on; its result is dropped. To run work without awaiting it, use
+/// [`send_to`]. For a bound on the requests in flight, or a deadline, see
+/// [`submit_to_with`](crate::submit_to_with).
+///
 /// Requests to one shard run in the order they were sent; the reply travels back in a lane
 /// of its own, never behind requests. So what the work sends back to the caller as requests
-/// (a [`send_to`] to it, a [`Foreign`] dropped away from it) may run there after the reply. The doorbell of the target is rung
-/// once per batch: after the calling task yields (see the [crate docs](crate#the-mesh)).
+/// (a [`send_to`] to it, a [`Foreign`] dropped away from it) may run there after the reply.
+/// The doorbell of the target is rung once per batch: after the calling task yields (see the
+/// [crate docs](crate#the-mesh)).
 ///
 /// # Panics
 ///
@@ -161,39 +305,17 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    assert!(
-        shard < crate::shard_count(),
-        "submit_to shard {shard} of {}",
-        crate::shard_count()
-    );
+    check_shard("submit_to", shard);
     let (promise, reply) = ms_future::promise::<Result<T, JoinError>>();
-    if shard == crate::shard_id() {
-        drop(ms_reactor::spawn(async move {
-            promise.set_value(caught(make).await);
-        }));
+    let ticket = if shard == crate::shard_id() {
+        spawn_here(make, promise, None);
+        None
     } else {
-        // The promise travels with the request and comes back with the reply; if either is
-        // dropped on the way, `Foreign` takes the promise home to be dropped there, which
-        // resolves the reply as cancelled.
-        let promise = Foreign::new((promise, mesh::ReplyDue::new()));
-        let home = promise.home();
-        mesh::send(
-            shard,
-            mesh::Class::Request,
-            mesh::Job::new(move || {
-                run_here(make, move |result| {
-                    let reply = mesh::Job::new(move || fulfil(promise, result));
-                    mesh::send(home, mesh::Class::Reply, reply);
-                });
-            }),
-        );
-    }
-    async move {
-        match reply.await {
-            Ok(result) => result,
-            Err(ms_future::BrokenPromise) => Err(JoinError::Cancelled),
-        }
-    }
+        let ticket = Ticket::new();
+        send_request(shard, make, promise, ticket.mark(), ());
+        Some(ticket)
+    };
+    await_reply(reply, ticket)
 }
 
 /// Runs `f()` on shard `shard`, with no reply: fire and forget. On the calling shard itself,
@@ -230,11 +352,7 @@ pub fn send_to<F>(shard: usize, f: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    assert!(
-        shard < crate::shard_count(),
-        "send_to shard {shard} of {}",
-        crate::shard_count()
-    );
+    check_shard("send_to", shard);
     if shard == crate::shard_id() {
         drop(ms_reactor::spawn(async move { f() }));
     } else {

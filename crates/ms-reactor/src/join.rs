@@ -15,6 +15,9 @@ pub enum JoinError {
     Panicked(String),
     /// The task was aborted (or its reactor was dropped) before it finished.
     Cancelled,
+    /// The work did not start before its deadline, so it never ran (ms-engine's
+    /// `submit_to_with` with a deadline).
+    TimedOut,
 }
 
 impl fmt::Display for JoinError {
@@ -22,6 +25,7 @@ impl fmt::Display for JoinError {
         match self {
             Self::Panicked(message) => write!(f, "task panicked: {message}"),
             Self::Cancelled => f.pad("task cancelled"),
+            Self::TimedOut => f.pad("task timed out before it started"),
         }
     }
 }

@@ -81,6 +81,7 @@ use crate::stats::MeshStats;
 
 pub(crate) use crate::job::Job;
 
+pub(crate) mod cancel;
 mod poller;
 
 use poller::Poller;
@@ -422,6 +423,8 @@ impl Local {
             job
         };
         self.backlog[lane].push_back(job);
+        self.stats.backlog += 1;
+        self.stats.backlog_peak = self.stats.backlog_peak.max(self.stats.backlog);
         Ok(())
     }
 
@@ -439,6 +442,7 @@ impl Local {
             }
             let mut producer = self.outgoing[lane].take().expect("checked above");
             jobs.extend(std::iter::from_fn(|| producer.take_back()));
+            self.stats.backlog -= self.backlog[lane].len() as u64;
             jobs.extend(self.backlog[lane].drain(..));
             self.waiting[lane] = 0;
         }
@@ -462,6 +466,7 @@ impl Local {
         };
         let backlog = &mut self.backlog[lane];
         let pushed = producer.push_iter(&mut std::iter::from_fn(|| backlog.pop_front()));
+        self.stats.backlog -= pushed as u64;
         let left = backlog.len();
         let counted = self.waiting[lane].saturating_sub(pushed);
         self.stats.lane_full += (left - counted) as u64;
@@ -499,6 +504,20 @@ impl Local {
             }
         }
     }
+}
+
+/// Counts, on this shard, a request dropped unrun: its caller had given up on it
+/// (`expired: false`) or its deadline had passed (`expired: true`).
+pub(crate) fn count_unrun(expired: bool) {
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            if expired {
+                local.stats.expired += 1;
+            } else {
+                local.stats.cancelled += 1;
+            }
+        }
+    });
 }
 
 /// Reports a panic the mesh caught in user code (a job run or dropped), counts it in this

@@ -209,6 +209,7 @@ pub struct Builder {
     ignore_signals: bool,
     time_quota: Option<Duration>,
     stall_threshold: Option<Duration>,
+    stall_detector: Option<bool>,
 }
 
 /// How long a shard awaiting replies busy-polls before it sleeps, unless set otherwise: long
@@ -260,6 +261,14 @@ impl Builder {
     /// reactor's, 25 ms; see [`ms_reactor::Builder::stall_threshold`]).
     pub fn stall_threshold(mut self, threshold: Duration) -> Builder {
         self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Whether each shard's reactor reports a poll stuck past the stall threshold while it is
+    /// stuck, with the thread's backtrace (default: yes; see
+    /// [`ms_reactor::Builder::stall_detector`]).
+    pub fn stall_detector(mut self, on: bool) -> Builder {
+        self.stall_detector = Some(on);
         self
     }
 
@@ -334,7 +343,8 @@ impl Builder {
         let mut ends: Vec<Option<crate::mesh::Ends>> = ends.into_iter().map(Some).collect();
         let gate = Arc::new(StartGate::new(count));
         let busy_poll = self.busy_poll;
-        let (time_quota, stall_threshold) = (self.time_quota, self.stall_threshold);
+        let (time_quota, stall_threshold, stall_detector) =
+            (self.time_quota, self.stall_threshold, self.stall_detector);
         let reply_poll = self.reply_poll.unwrap_or(DEFAULT_REPLY_POLL);
         let mut threads = Vec::with_capacity(count);
         let mut spawn_error = None;
@@ -362,6 +372,9 @@ impl Builder {
                                 }
                                 if let Some(threshold) = stall_threshold {
                                     reactor = reactor.stall_threshold(threshold);
+                                }
+                                if let Some(on) = stall_detector {
+                                    reactor = reactor.stall_detector(on);
                                 }
                                 reactor
                                     .build()

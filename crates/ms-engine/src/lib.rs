@@ -54,6 +54,21 @@
 //! [`Builder::reply_poll`] (50 us by default), so the reply finds it awake. A round trip to an
 //! idle shard then pays one wake, the target's, instead of two.
 //!
+//! # Failures, floods and cancellation
+//!
+//! - A shard whose future panics ends; the others are asked to [`stop`], and [`Builder::run`]
+//!   returns the panic. Work sent to it, queued before or sent after, comes back as
+//!   [`JoinError::Cancelled`](ms_reactor::JoinError::Cancelled) at once: nothing waits on a
+//!   shard that is gone.
+//! - A sender never blocks, so what does not fit in a lane waits in the sender's backlog,
+//!   which is unbounded ([`MeshStats::backlog`]). Senders in a [`ServiceGroup`] wait instead
+//!   for one of the group's units, so a flood costs bounded memory; replies never wait.
+//! - Dropping a [`submit_to`] future before its work starts cancels the work; a deadline
+//!   ([`SubmitOptions::deadline`]) drops work that could not start in time.
+//! - The reactor's time quota bounds a poll of mesh messages as it bounds a turn of tasks
+//!   ([`Builder::time_quota`]); stalls are reported while they last
+//!   ([`Builder::stall_threshold`]).
+//!
 //! # Types and functions
 //!
 //! - [`Engine::builder`] and [`Builder`]: shards, cores, pinning, busy-polling, reply polling;
@@ -61,6 +76,8 @@
 //! - [`shard_id`], [`try_shard_id`], [`shard_count`], [`stop`], [`stopped`].
 //! - [`submit_to`], [`send_to`], [`invoke_on_all`], [`map_reduce`]; [`mesh_stats`] and
 //!   [`MeshStats`].
+//! - [`submit_to_with`] and [`SubmitOptions`]: cross-shard work in a [`ServiceGroup`] (a cap
+//!   on the requests in flight to each shard) and with a deadline.
 //! - [`Sharded`] and [`Service`]: one service instance per shard.
 //! - [`Foreign`]: a shard's value that may travel and comes home to be dropped.
 //! - [`cpu`]: affinity and pinning.

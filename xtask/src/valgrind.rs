@@ -7,15 +7,22 @@
 //! only definite leaks: std keeps a few thread records "possibly lost" at exit) with
 //! `PROPTEST_CASES=16` and `MS_STRESS_DIVISOR=100` (multi-threaded stress tests run a
 //! hundredth of their rounds), so the tests stay quick under the emulator. Doc tests are
-//! not binaries and are not run.
+//! not binaries and are not run, and neither are `#[ignore]`d tests.
+//!
+//! Every crate is built with ms-alloc's `valgrind` feature, so the pools mark their free blocks
+//! unaddressable and memcheck sees a use after free inside a pool. Before the crates, ms-alloc's
+//! `use_after_free` test (natively, with the feature) checks that it does: it runs its own
+//! deliberately broken `#[ignore]`d test under valgrind and expects memcheck to fail it.
 
 use std::env;
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use crate::cmd;
 
 /// The crates checked when none is named.
 pub(crate) const CRATES: &[&str] = &[
+    "ms-spsc",
     "ms-alloc",
     "ms-ptr",
     "ms-packet",
@@ -35,13 +42,39 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     cmd::program("valgrind", &["--version"])
         .run()
         .map_err(|e| format!("{e} (is valgrind installed?)"))?;
+    let start = Instant::now();
+    cmd::cargo(&[
+        "test",
+        "-p",
+        "ms-alloc",
+        "--features",
+        FEATURE,
+        "--test",
+        "use_after_free",
+    ])
+    .run()
+    .map_err(|e| format!("memcheck does not see a use after free in a pool: {e}"))?;
+    eprintln!(
+        "xtask: memcheck caught the use after free in a pool ({:.0?})",
+        start.elapsed()
+    );
     let mut ran = 0;
+    let mut times = Vec::new();
     for name in crates {
-        let json = cargo_stdout(&["test", "-p", name, "--no-run", "--message-format=json"])?;
+        let json = cargo_stdout(&[
+            "test",
+            "-p",
+            name,
+            "--features",
+            FEATURE,
+            "--no-run",
+            "--message-format=json",
+        ])?;
         let binaries = executables(&json);
         if binaries.is_empty() {
             return Err(format!("{name}: cargo built no test binary"));
         }
+        let crate_start = Instant::now();
         for binary in binaries {
             eprintln!("xtask: valgrind {name}: {binary}");
             cmd::program(
@@ -60,10 +93,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .run()?;
             ran += 1;
         }
+        times.push((name, crate_start.elapsed()));
     }
-    eprintln!("xtask: {ran} test binaries clean under valgrind");
+    for (name, time) in &times {
+        eprintln!("xtask: valgrind {name}: {:.1} s", time.as_secs_f64());
+    }
+    eprintln!(
+        "xtask: {ran} test binaries clean under valgrind ({:.1} s in all, builds included)",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
+
+/// ms-alloc's feature that marks pool blocks for memcheck, named from any workspace package.
+const FEATURE: &str = "ms-alloc/valgrind";
 
 /// Runs `cargo ARGS` from the workspace root with inherited stderr, and returns its stdout.
 fn cargo_stdout(args: &[&str]) -> Result<String, String> {

@@ -61,16 +61,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut ran = 0;
     let mut times = Vec::new();
     for name in crates {
+        // Selecting ms-alloc too lets `--features` name its feature whether or not `name`
+        // depends on it (directly or not); only `name`'s own binaries are run.
         let json = cargo_stdout(&[
             "test",
             "-p",
             name,
+            "-p",
+            "ms-alloc",
             "--features",
             FEATURE,
             "--no-run",
             "--message-format=json",
         ])?;
-        let binaries = executables(&json);
+        let binaries = executables(&json, name);
         if binaries.is_empty() {
             return Err(format!("{name}: cargo built no test binary"));
         }
@@ -126,11 +130,13 @@ fn cargo_stdout(args: &[&str]) -> Result<String, String> {
 }
 
 /// The `"executable"` paths of cargo's `compiler-artifact` messages (one JSON object a line;
-/// libraries have `null` there).
-fn executables(json: &str) -> Vec<String> {
+/// libraries have `null` there) for the package in folder `crates/<package>`.
+fn executables(json: &str, package: &str) -> Vec<String> {
     const KEY: &str = "\"executable\":\"";
+    let manifest = format!("/crates/{package}/Cargo.toml\"");
     json.lines()
         .filter(|line| line.contains("\"reason\":\"compiler-artifact\""))
+        .filter(|line| line.contains(&manifest))
         .filter_map(|line| {
             let start = line.find(KEY)? + KEY.len();
             let len = line[start..].find('"')?;
@@ -145,9 +151,11 @@ mod tests {
 
     #[test]
     fn finds_executables_in_cargo_json() {
-        let json = r#"{"reason":"compiler-artifact","target":{"name":"ms_alloc"},"executable":null,"fresh":true}
-{"reason":"compiler-artifact","target":{"name":"edges"},"executable":"/t/debug/deps/edges-1f","fresh":true}
+        let json = r#"{"reason":"compiler-artifact","manifest_path":"/w/crates/ms-alloc/Cargo.toml","target":{"name":"ms_alloc"},"executable":null,"fresh":true}
+{"reason":"compiler-artifact","manifest_path":"/w/crates/ms-alloc/Cargo.toml","target":{"name":"edges"},"executable":"/t/debug/deps/edges-1f","fresh":true}
+{"reason":"compiler-artifact","manifest_path":"/w/crates/ms-ptr/Cargo.toml","target":{"name":"ms_ptr"},"executable":"/t/debug/deps/ms_ptr-2e","fresh":true}
 {"reason":"build-finished","success":true}"#;
-        assert_eq!(executables(json), ["/t/debug/deps/edges-1f"]);
+        assert_eq!(executables(json, "ms-alloc"), ["/t/debug/deps/edges-1f"]);
+        assert_eq!(executables(json, "ms-ptr"), ["/t/debug/deps/ms_ptr-2e"]);
     }
 }

@@ -27,6 +27,13 @@
 //! - `all_prev`/`all_next`: links of the class's list of every chunk it holds (statistics,
 //!   teardown).
 //!
+//! # Valgrind
+//!
+//! With the `valgrind` feature, memcheck sees everything past the header as unaddressable
+//! except the blocks in use: [`create`] closes it all, [`pop`] opens a free block's link word
+//! for the one read of it and then the whole block (undefined), [`push`] writes the link and
+//! closes the block, and [`release`] reopens the memory (undefined) for the system allocator.
+//!
 //! # Safety
 //!
 //! Only the thread that owns a chunk touches it: blocks are handed out by the thread-local heap
@@ -39,6 +46,7 @@ use std::ptr::{self, NonNull};
 
 use crate::class::{GEOMETRY, Geometry};
 use crate::heap::ClassPool;
+use crate::valgrind;
 
 /// Bytes reserved for the header at the start of every chunk.
 pub(crate) const HEADER_SIZE: usize = 64;
@@ -166,6 +174,11 @@ pub(crate) fn create(index: usize) -> NonNull<Chunk> {
     }
     // SAFETY: the header fits at the start of the allocation, which is aligned to at least 64 KiB.
     unsafe { chunk.as_ptr().write(Chunk::unlisted(next, index as u8)) };
+    // Everything past the header is free blocks, padding and tail: nothing the program may
+    // touch until a block is handed out (`pop` opens the link it reads).
+    // SAFETY: `HEADER_SIZE` < `chunk_size`, the allocation's size.
+    let blocks = unsafe { base.as_ptr().add(HEADER_SIZE) };
+    valgrind::make_mem_noaccess(blocks, g.chunk_size - HEADER_SIZE);
     chunk
 }
 
@@ -180,26 +193,59 @@ pub(crate) unsafe fn release(chunk: *mut Chunk) {
     // SAFETY: the caller guarantees a live chunk header.
     let index = unsafe { (*chunk).index } as usize;
     debug_assert!(index < GEOMETRY.len());
+    let g = &GEOMETRY[index];
+    // The memory is the system allocator's again, which may write its own records into it.
+    // SAFETY: `HEADER_SIZE` < `chunk_size`, the allocation's size.
+    let blocks = unsafe { chunk.cast::<u8>().add(HEADER_SIZE) };
+    valgrind::make_mem_undefined(blocks, g.chunk_size - HEADER_SIZE);
     // SAFETY: the chunk was allocated by `create` with this very layout.
-    unsafe { alloc::dealloc(chunk.cast(), layout(&GEOMETRY[index])) };
+    unsafe { alloc::dealloc(chunk.cast(), layout(g)) };
 }
 
 /// Pops a block off `chunk`'s free list and counts it as used, or returns null if the list is
-/// empty.
+/// empty. For valgrind, the block's link is made readable just before it is read, and the
+/// block handed out is addressable with undefined contents.
 ///
 /// # Safety
 ///
-/// `chunk` is a live chunk (or the sentinel) of the calling thread.
+/// `chunk` is a live chunk of class `index` (or the sentinel) of the calling thread.
 #[inline(always)]
-pub(crate) unsafe fn pop(chunk: *mut Chunk) -> *mut FreeBlock {
+pub(crate) unsafe fn pop(chunk: *mut Chunk, index: usize) -> *mut FreeBlock {
+    debug_assert!(index < GEOMETRY.len());
     // SAFETY: the caller guarantees a live header; the sentinel is only read here (its list is
-    // empty, so we return before writing).
+    // empty, so we return before writing). A non-null `free` is a free block of the chunk,
+    // whose first word holds its link.
     unsafe {
         let block = (*chunk).free;
         if !block.is_null() {
+            debug_assert_eq!((*chunk).index as usize, index);
+            valgrind::make_mem_defined(block.cast(), size_of::<FreeBlock>());
             (*chunk).free = (*block).next;
             (*chunk).used += 1;
+            valgrind::make_mem_undefined(block.cast(), GEOMETRY[index].block_size);
         }
         block
     }
+}
+
+/// Pushes `block`, a block of `chunk` handed out by [`pop`], back on the chunk's free list
+/// (without counting it: the caller updates `used`), and marks it unaddressable for valgrind.
+///
+/// # Safety
+///
+/// `chunk` is a live chunk of class `index` of the calling thread, and `block` one of its
+/// blocks in use, with the provenance of the chunk; nothing uses it afterwards.
+#[inline(always)]
+pub(crate) unsafe fn push(chunk: *mut Chunk, block: NonNull<u8>, index: usize) {
+    debug_assert!(index < GEOMETRY.len());
+    let free = block.as_ptr().cast::<FreeBlock>();
+    // SAFETY: `block` is a block in use of `chunk` (caller): writable for at least a word and
+    // aligned for one (blocks are aligned to at least 8), and no longer used by its owner.
+    unsafe {
+        free.write(FreeBlock {
+            next: (*chunk).free,
+        });
+        (*chunk).free = free;
+    }
+    valgrind::make_mem_noaccess(block.as_ptr(), GEOMETRY[index].block_size);
 }

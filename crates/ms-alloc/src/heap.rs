@@ -37,7 +37,7 @@ use std::alloc::{self, Layout};
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
-use crate::chunk::{self, Chunk, FreeBlock, NEVER};
+use crate::chunk::{self, Chunk, NEVER};
 use crate::class::{COUNT, GEOMETRY};
 use crate::stats::{ClassStats, Stats};
 
@@ -124,7 +124,7 @@ pub(crate) fn alloc(index: usize) -> NonNull<u8> {
         // reads.
         unsafe {
             let class = &raw mut (*heap).classes[index];
-            let block = chunk::pop((*class).current);
+            let block = chunk::pop((*class).current, index);
             if !block.is_null() {
                 (*class).allocations += 1;
                 return NonNull::new_unchecked(block.cast());
@@ -147,11 +147,7 @@ pub(crate) unsafe fn dealloc(block: NonNull<u8>, index: usize) {
         let chunk = chunk::chunk_of(block, index);
         debug_assert_eq!((*chunk).index as usize, index, "freed with the wrong class");
         debug_assert!((*chunk).used > 0, "double free");
-        let free = block.as_ptr().cast::<FreeBlock>();
-        free.write(FreeBlock {
-            next: (*chunk).free,
-        });
-        (*chunk).free = free;
+        chunk::push(chunk, block, index);
         let used = (*chunk).used - 1;
         (*chunk).used = used;
         if used == (*chunk).trigger {
@@ -216,7 +212,7 @@ fn alloc_slow(index: usize) -> NonNull<u8> {
         (*next).used += 1; // the pin
         (*next).trigger = NEVER;
         (*class).current = next;
-        let block = chunk::pop(next);
+        let block = chunk::pop(next, index);
         debug_assert!(!block.is_null(), "a current chunk has a free block");
         (*class).allocations += 1;
         NonNull::new_unchecked(block.cast())
@@ -231,7 +227,7 @@ fn orphan_alloc(index: usize) -> NonNull<u8> {
     // releases it (trigger 0).
     unsafe {
         (*chunk).trigger = 0;
-        let block = chunk::pop(chunk);
+        let block = chunk::pop(chunk, index);
         debug_assert!(!block.is_null());
         NonNull::new_unchecked(block.cast())
     }

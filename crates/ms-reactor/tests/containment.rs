@@ -35,11 +35,13 @@ fn a_timers_waker_that_panics_does_not_escape_the_reactor() {
     let reactor = Reactor::new().unwrap();
     let ran_on = catch_unwind(AssertUnwindSafe(|| {
         reactor.block_on(async {
-            let mut timer = sleep(Duration::from_millis(1));
+            // Far enough ahead to be pending at its first poll even under valgrind (1 ms was
+            // not), short enough to keep the test quick.
+            let mut timer = sleep(Duration::from_millis(100));
             assert!(poll_with_panicking_waker(&mut timer).is_pending());
             // A later deadline fires in the same turn or after, so the panicking waker has been
             // woken by the time this one completes.
-            sleep(Duration::from_millis(2)).await;
+            sleep(Duration::from_millis(101)).await;
             drop(timer);
             spawn(async { 7 }).await.unwrap()
         })

@@ -7,14 +7,28 @@ use std::thread;
 
 use ms_spsc::channel;
 
-const ITEMS: u64 = if cfg!(miri) { 500 } else { 2_000_000 };
+/// Items each test moves: `full` (500 under Miri), divided by `MS_STRESS_DIVISOR` when set
+/// (`cargo xtask valgrind` sets 100: valgrind runs one thread at a time, so every handoff
+/// through a full or empty ring waits for a thread switch).
+fn scaled(full: u64) -> u64 {
+    if cfg!(miri) {
+        return 500;
+    }
+    let divisor = std::env::var("MS_STRESS_DIVISOR")
+        .ok()
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    (full / divisor).max(1)
+}
 
 #[test]
 fn single_items_arrive_in_order_across_threads() {
+    let items = scaled(2_000_000);
     let (mut tx, mut rx) = channel::<u64>(64);
     thread::scope(|s| {
         s.spawn(move || {
-            for i in 0..ITEMS {
+            for i in 0..items {
                 let mut item = i;
                 while let Err(full) = tx.try_push(item) {
                     item = full.into_inner();
@@ -23,7 +37,7 @@ fn single_items_arrive_in_order_across_threads() {
             }
         });
         let mut expected = 0;
-        while expected < ITEMS {
+        while expected < items {
             match rx.try_pop() {
                 Ok(v) => {
                     assert_eq!(v, expected);
@@ -38,21 +52,22 @@ fn single_items_arrive_in_order_across_threads() {
 
 #[test]
 fn batches_arrive_in_order_across_threads() {
+    let items = scaled(2_000_000);
     let (mut tx, mut rx) = channel::<u64>(128);
     thread::scope(|s| {
         s.spawn(move || {
             let mut next = 0;
-            let mut items = (0..ITEMS).peekable();
-            while items.peek().is_some() {
+            let mut pending = (0..items).peekable();
+            while pending.peek().is_some() {
                 // Alternate between slices and iterators of varying sizes.
                 next += 1;
                 if next % 2 == 0 {
-                    let batch: Vec<u64> = items.by_ref().take(next % 50).collect();
+                    let batch: Vec<u64> = pending.by_ref().take(next % 50).collect();
                     let mut done = 0;
                     while done < batch.len() {
                         done += tx.push_slice(&batch[done..]);
                     }
-                } else if tx.push_iter(items.by_ref().take(next % 70)) == 0 {
+                } else if tx.push_iter(pending.by_ref().take(next % 70)) == 0 {
                     spin_loop();
                 }
             }
@@ -60,7 +75,7 @@ fn batches_arrive_in_order_across_threads() {
         let mut expected = 0;
         let mut sum = 0u64;
         let mut buf = [0u64; 33];
-        while expected < ITEMS {
+        while expected < items {
             let n = rx.pop_slice(&mut buf);
             for &v in &buf[..n] {
                 assert_eq!(v, expected);
@@ -73,16 +88,17 @@ fn batches_arrive_in_order_across_threads() {
                 sum += v;
             }
         }
-        assert_eq!(sum, ITEMS * (ITEMS - 1) / 2);
+        assert_eq!(sum, items * (items - 1) / 2);
     });
 }
 
 #[test]
 fn strings_are_neither_lost_nor_duplicated_with_abandonment() {
+    let items = scaled(200_000) as u32;
     let (mut tx, mut rx) = channel::<String>(16);
     thread::scope(|s| {
         s.spawn(move || {
-            for i in 0..200_000u32 {
+            for i in 0..items {
                 let mut item = i.to_string();
                 while let Err(full) = tx.try_push(item) {
                     item = full.into_inner();
@@ -101,6 +117,6 @@ fn strings_are_neither_lost_nor_duplicated_with_abandonment() {
                 break;
             }
         }
-        assert_eq!(expected, 200_000);
+        assert_eq!(expected, items);
     });
 }

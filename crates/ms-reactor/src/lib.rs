@@ -220,7 +220,9 @@ impl Builder {
                 time_quota: Duration::from_micros(500),
                 stall_threshold: Duration::from_millis(25),
                 busy_poll: Duration::ZERO,
-                stall_detector: true,
+                // Under valgrind every poll is slow, and naming a backtrace's frames takes
+                // seconds: the live detector would only slow the program down further.
+                stall_detector: !ms_alloc::running_on_valgrind(),
             },
         }
     }
@@ -239,7 +241,8 @@ impl Builder {
         self
     }
 
-    /// Whether the live stall detector watches this reactor (default: on): a watchdog thread
+    /// Whether the live stall detector watches this reactor (default: on, except in a program
+    /// running under valgrind): a watchdog thread
     /// notices a poll stuck past the [threshold](Self::stall_threshold) while it runs, and a
     /// signal makes the stuck thread capture its backtrace for the report (see
     /// [`StallReport`]). Off: no signal is ever sent to this reactor's thread, and a stalled

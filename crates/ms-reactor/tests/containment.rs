@@ -35,13 +35,14 @@ fn a_timers_waker_that_panics_does_not_escape_the_reactor() {
     let reactor = Reactor::new().unwrap();
     let ran_on = catch_unwind(AssertUnwindSafe(|| {
         reactor.block_on(async {
-            // Far enough ahead to be pending at its first poll even under valgrind (1 ms was
-            // not), short enough to keep the test quick.
-            let mut timer = sleep(Duration::from_millis(100));
+            // An hour ahead: pending at its first poll, however slow the machine; then moved to
+            // now, keeping the panicking waker it registered.
+            let mut timer = sleep(Duration::from_secs(3600));
             assert!(poll_with_panicking_waker(&mut timer).is_pending());
+            timer.reset(std::time::Instant::now());
             // A later deadline fires in the same turn or after, so the panicking waker has been
             // woken by the time this one completes.
-            sleep(Duration::from_millis(101)).await;
+            sleep(Duration::from_millis(1)).await;
             drop(timer);
             spawn(async { 7 }).await.unwrap()
         })
@@ -70,14 +71,26 @@ fn a_join_handles_waker_that_panics_does_not_escape_the_reactor() {
     assert_eq!(ran_on.ok(), Some(5), "the panic escaped the reactor");
 }
 
-/// A panic payload whose own drop panics, with a payload whose drop panics too.
-struct PanicsOnDrop(u32);
+/// A panic payload whose own drop panics, with a payload whose drop panics too. Both are
+/// zero-sized, so the payloads the reactor leaks (it cannot drop them) allocate nothing, and
+/// valgrind sees no leak.
+struct PanicsOnDrop;
+
+/// The payload of [`PanicsOnDrop`]'s drop.
+struct PanicsOnDropToo;
+
+/// The payload of [`PanicsOnDropToo`]'s drop.
+struct Last;
 
 impl Drop for PanicsOnDrop {
     fn drop(&mut self) {
-        if self.0 > 0 {
-            std::panic::panic_any(PanicsOnDrop(self.0 - 1));
-        }
+        std::panic::panic_any(PanicsOnDropToo);
+    }
+}
+
+impl Drop for PanicsOnDropToo {
+    fn drop(&mut self) {
+        std::panic::panic_any(Last);
     }
 }
 
@@ -88,7 +101,7 @@ fn a_panic_payload_whose_drop_panics_does_not_escape_the_reactor() {
     let reactor = Reactor::new().unwrap();
     let ran_on = catch_unwind(AssertUnwindSafe(|| {
         reactor.block_on(async {
-            let panicked = spawn(async { std::panic::panic_any(PanicsOnDrop(2)) }).await;
+            let panicked = spawn(async { std::panic::panic_any(PanicsOnDrop) }).await;
             let after = spawn(async { 3 }).await;
             (panicked, after)
         })

@@ -2,14 +2,14 @@
 
 #![cfg(not(loom))]
 
-use std::hint::spin_loop;
 use std::thread;
 
 use ms_spsc::channel;
 
-/// Items each test moves: `full` (500 under Miri), divided by `MS_STRESS_DIVISOR` when set
-/// (`cargo xtask valgrind` sets 100: valgrind runs one thread at a time, so every handoff
-/// through a full or empty ring waits for a thread switch).
+/// Items each test moves: `full` (500 under Miri), divided by the square of
+/// `MS_STRESS_DIVISOR` when set (`cargo xtask valgrind` sets 100: valgrind runs one thread at
+/// a time, so every handoff through a full or empty ring waits for a thread switch; at
+/// `full / 100` the three tests took almost 5 minutes there).
 fn scaled(full: u64) -> u64 {
     if cfg!(miri) {
         return 500;
@@ -19,7 +19,19 @@ fn scaled(full: u64) -> u64 {
         .and_then(|d| d.parse::<u64>().ok())
         .unwrap_or(1)
         .max(1);
-    (full / divisor).max(1)
+    (full / divisor.saturating_mul(divisor)).max(1)
+}
+
+/// Waits a moment for the other thread: a spin natively; a yield when `MS_STRESS_DIVISOR` is
+/// set (under valgrind, which runs one thread at a time, a spinning thread would hold the
+/// only running slot for its whole time slice at every handoff).
+fn spin_loop() {
+    static YIELD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *YIELD.get_or_init(|| std::env::var_os("MS_STRESS_DIVISOR").is_some()) {
+        thread::yield_now();
+    } else {
+        std::hint::spin_loop();
+    }
 }
 
 #[test]
@@ -65,7 +77,11 @@ fn batches_arrive_in_order_across_threads() {
                     let batch: Vec<u64> = pending.by_ref().take(next % 50).collect();
                     let mut done = 0;
                     while done < batch.len() {
-                        done += tx.push_slice(&batch[done..]);
+                        let pushed = tx.push_slice(&batch[done..]);
+                        if pushed == 0 {
+                            spin_loop();
+                        }
+                        done += pushed;
                     }
                 } else if tx.push_iter(pending.by_ref().take(next % 70)) == 0 {
                     spin_loop();
@@ -82,10 +98,14 @@ fn batches_arrive_in_order_across_threads() {
                 expected += 1;
                 sum += v;
             }
+            let before = expected;
             for v in rx.drain().take(17) {
                 assert_eq!(v, expected);
                 expected += 1;
                 sum += v;
+            }
+            if n == 0 && expected == before {
+                spin_loop();
             }
         }
         assert_eq!(sum, items * (items - 1) / 2);

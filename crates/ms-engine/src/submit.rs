@@ -64,7 +64,7 @@ async fn poll_caught<Fut: Future>(
                 // catch too: its panic is the same failure, already reported.
                 let rest = future.take();
                 if let Err(again) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(rest))) {
-                    mesh::drop_payload(again);
+                    ms_reactor::drop_payload(again);
                 }
                 Poll::Ready(Err(panicked(payload)))
             }
@@ -76,7 +76,7 @@ async fn poll_caught<Fut: Future>(
 /// The error of a caught panic (whose payload is then dropped safely).
 fn panicked(payload: Box<dyn std::any::Any + Send>) -> JoinError {
     let message = panic_message(&*payload);
-    mesh::drop_payload(payload);
+    ms_reactor::drop_payload(payload);
     JoinError::Panicked(message)
 }
 

@@ -63,15 +63,11 @@ where
     seen.expect("shard 0 recorded its counters")
 }
 
-/// Requests in the flood below: a million, divided by `MS_STRESS_DIVISOR` when set (valgrind
-/// runs use 100).
+mod common;
+
+/// Requests in the flood below: a million, scaled down under valgrind (at least twice the cap).
 fn flood() -> u64 {
-    let divisor = std::env::var("MS_STRESS_DIVISOR")
-        .ok()
-        .and_then(|d| d.parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1);
-    (1_000_000 / divisor).max(CAP as u64 * 2)
+    common::scaled(1_000_000).max(CAP as u64 * 2)
 }
 /// The group's cap.
 const CAP: usize = 1024;

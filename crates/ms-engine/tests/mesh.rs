@@ -14,15 +14,9 @@ use ms_engine::{
 };
 use ms_reactor::JoinError;
 
-/// `MS_STRESS_DIVISOR` (valgrind runs set it) scales stress rounds down.
-fn scaled(n: u64) -> u64 {
-    let divisor = std::env::var("MS_STRESS_DIVISOR")
-        .ok()
-        .and_then(|d| d.parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1);
-    (n / divisor).max(1)
-}
+mod common;
+
+use common::scaled;
 
 #[test]
 fn submit_to_works_across_every_pair() {

@@ -12,7 +12,24 @@ use crate::core::panic_message;
 
 /// Drops a caught panic's payload, whose own `drop` is user code and may panic too: that
 /// second panic is caught and its payload leaked (dropping it could panic again, forever).
-pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+/// For any code that catches panics of user code and must not unwind itself (ms-engine's
+/// mesh does, too).
+///
+/// # Examples
+///
+/// ```
+/// struct PanicsOnDrop;
+///
+/// impl Drop for PanicsOnDrop {
+///     fn drop(&mut self) {
+///         panic!("the payload's own drop");
+///     }
+/// }
+///
+/// let payload = std::panic::catch_unwind(|| std::panic::panic_any(PanicsOnDrop)).unwrap_err();
+/// ms_reactor::drop_payload(payload); // does not unwind
+/// ```
+pub fn drop_payload(payload: Box<dyn Any + Send>) {
     if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
         std::mem::forget(again);
     }

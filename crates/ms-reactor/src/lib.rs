@@ -129,6 +129,7 @@ pub use stall::{StackFrame, StallReport, StalledIn, set_stall_hook, take_stall_h
 pub use stats::Stats;
 pub use time::{Elapsed, Interval, Timer, interval, sleep, sleep_until, timeout};
 
+pub use crate::contain::drop_payload;
 pub use crate::core::panic_message;
 use crate::core::{Config, Core};
 

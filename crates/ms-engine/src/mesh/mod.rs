@@ -537,15 +537,7 @@ pub(crate) fn contained(what: &str, payload: Box<dyn std::any::Any + Send>) {
             }
         }
     });
-    drop_payload(payload);
-}
-
-/// Drops a caught panic's payload inside a catch of its own: a payload whose drop panics
-/// too is leaked (with that second payload) rather than unwinding out of the mesh.
-pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
-    }
+    ms_reactor::drop_payload(payload);
 }
 
 /// A reply this shard awaits, from when the request is sent until the reply's promise is

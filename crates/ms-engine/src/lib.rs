@@ -99,6 +99,11 @@ mod submit;
 mod submit_with;
 mod sync;
 
+/// The README's Rust code, compiled as doc tests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use engine::{
     Builder, DEFAULT_REPLY_POLL, EngineError, shard_count, shard_id, stop, stopped, try_shard_id,
 };
